@@ -1,0 +1,1 @@
+"""Test functions: see gradexp.objectives.core."""
