@@ -172,7 +172,11 @@ def _parse(text: str) -> ast.Expression:
 
 
 class _Compiler:
-    """Walk a parsed expression; return Python numbers for constant parts, closures otherwise."""
+    """Walk a parsed expression; return Python numbers for constant parts, closures otherwise.
+
+    ``allow_vars=False`` (numbers) accepts only arithmetic of numbers, ``pi`` and ``e``;
+    ``allow_vars=True`` (expressions) adds the variables and the :data:`FUNCTIONS`.
+    """
 
     def __init__(self, text: str, allow_vars: bool, dim: int | None):
         self.text, self.allow_vars, self.dim = text.strip(), allow_vars, dim
@@ -215,7 +219,7 @@ class _Compiler:
             return lambda x: op(a(x))
         if isinstance(node, ast.BinOp) and type(node.op) in _BINOPS:
             return self.binop(node)
-        if isinstance(node, ast.Call):
+        if isinstance(node, ast.Call) and self.allow_vars:
             return self.call(node)
         raise self.fail(node, "not accepted:")
 
