@@ -77,21 +77,29 @@ class Printer:
         self.maximize = maximize
         self.every = every
         self.fmt = fmt
-        self.print_tensors = tensors
+        self.want_tensors = bool(tensors)  # cleared once the tensors are printed
         self.basins = basins
         self.max_starts = max_starts
         self._header_done = False
 
     # -- step lines -------------------------------------------------------------------
     def wants(self, k, last=False):
-        """True when step ``k`` is to be printed (every ``print_every`` steps and the last)."""
+        """True when step ``k`` is to be printed: every ``print_every`` steps, the last step,
+        and step 0 while the start tensors (``print_tensors``) are still to be printed."""
+        if k == 0 and self.want_tensors:
+            return True
         if self.every is None:
             return False
         return bool(last) or k % self.every == 0
 
     def step(self, k, x, f, grad_used):
         """Print the state at step ``k``: points ``x`` [N, d], values ``f`` [N] and the gradient
-        ``grad_used`` [N, d] the optimizer applied to reach them (None at step 0)."""
+        ``grad_used`` [N, d] the optimizer applied to reach them (None at step 0).
+
+        Prints nothing when ``print_every`` is null (the printer then serves only the start
+        tensors or the end-of-run counts)."""
+        if self.every is None:
+            return
         n = int(x.shape[0])
         shown = n if self.max_starts is None else min(n, self.max_starts)
         if self.fmt == "seed":
@@ -134,7 +142,10 @@ class Printer:
 
     # -- tensors at the start -----------------------------------------------------------
     def tensors(self, f0, grad0):
-        """Print f and its gradient at the first start point in the ``ptf_tensor`` layout."""
+        """Print f and its gradient at the first start point in the ``ptf_tensor`` layout (once)."""
+        if not self.want_tensors:
+            return
+        self.want_tensors = False
         d = int(grad0.numel()) if grad0 is not None else int(self.problem.dim)
         names = ",".join("x{}".format(j + 1) for j in range(d)) if d <= 3 else "x1,...,x{}".format(d)
         ptf_tensor(f0, "f({}) value".format(names))
