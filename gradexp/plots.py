@@ -1,0 +1,126 @@
+"""Per-run figures, drawn only from the trace and summary tables.
+
+``convergence.png``: f − f* (log scale) against step for every start (f itself when f* is
+unknown). ``trajectory.png``: a filled contour of a 2-D objective over its bounds with every
+start's path, its start marker and the known optima.
+"""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+
+MAX_LINES = 400  # most start curves drawn on one convergence plot
+FLOOR = 1e-12    # f − f* is floored here for the log axis
+
+
+def pyplot():
+    """matplotlib.pyplot with the Agg backend when there is no display."""
+    import matplotlib
+
+    if not os.environ.get("DISPLAY") and not os.environ.get("MPLBACKEND"):
+        matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def run_title(problem, cls, kwargs, summary, maximize) -> str:
+    """'himmelblau (2-D, maximize) · Adam lr=0.001 · 25 starts × 10000 steps'."""
+    lr = (kwargs or {}).get("lr")
+    name = getattr(cls, "__name__", str(cls))
+    sense = ", maximize" if maximize else ""
+    steps = int(summary["steps"].max()) if len(summary) else 0
+    lr_txt = f" lr={lr:g}" if isinstance(lr, (int, float)) else ""
+    return f"{problem.name} ({problem.dim}-D{sense}) · {name}{lr_txt} · {len(summary)} starts × {steps} steps"
+
+
+def _pick(starts, max_lines):
+    starts = np.unique(starts)
+    if len(starts) <= max_lines:
+        return starts
+    return starts[np.linspace(0, len(starts) - 1, max_lines).round().astype(int)]
+
+
+def convergence(trace, f_opt, path, title="", maximize=False, max_lines=MAX_LINES):
+    """Write the convergence plot of every start (a sample of ``max_lines`` when there are more)."""
+    plt = pyplot()
+    fig, ax = plt.subplots(figsize=(7, 4.5), dpi=110)
+    shown = _pick(trace["start"].to_numpy(), max_lines)
+    sub = trace[trace["start"].isin(shown)]
+    if f_opt is not None:
+        gap = (f_opt - sub["f"]) if maximize else (sub["f"] - f_opt)
+        y = np.maximum(gap.to_numpy(dtype=np.float64), FLOOR)
+        ylabel = "f* − f (log)" if maximize else "f − f* (log)"
+        ax.set_yscale("log")
+    else:
+        y = sub["f"].to_numpy(dtype=np.float64)
+        ylabel = "f"
+        if np.all(y[np.isfinite(y)] > 0):
+            ax.set_yscale("log")
+    alpha = max(0.15, min(1.0, 8 / max(len(shown), 1)))
+    steps = sub["step"].to_numpy()
+    starts = sub["start"].to_numpy()
+    bounds = np.flatnonzero(np.diff(starts)) + 1
+    for seg in np.split(np.arange(len(sub)), bounds):
+        s = np.maximum(steps[seg], 0.5)  # step 0 on a log axis
+        ax.plot(s, y[seg], lw=1, alpha=alpha)
+    ax.set_xscale("log")
+    ax.set_xlabel("step (log; step 0 drawn at 0.5)")
+    ax.set_ylabel(ylabel)
+    more = f" ({len(shown)} of {trace['start'].nunique()} starts shown)" if len(shown) < trace["start"].nunique() else ""
+    ax.set_title(title + more, fontsize=9)
+    ax.grid(True, which="both", alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+
+
+def trajectory(trace, summary, problem, maximize, path, title="", max_paths=400, resolution=200):
+    """Write the contour plot of a 2-D objective with every start's path and the known optima."""
+    import torch
+
+    plt = pyplot()
+    (x_lo, y_lo), (x_hi, y_hi) = problem.lower, problem.upper
+    xs = np.linspace(x_lo, x_hi, resolution)
+    ys = np.linspace(y_lo, y_hi, resolution)
+    X, Y = np.meshgrid(xs, ys)
+    with torch.no_grad():
+        Z = problem.f(torch.tensor(np.stack([X, Y], -1), dtype=torch.float64)).numpy()
+    fig, ax = plt.subplots(figsize=(6.5, 5.5), dpi=110)
+    finite = Z[np.isfinite(Z)]
+    levels = 40
+    if finite.size and finite.min() > 0 and finite.max() / max(finite.min(), 1e-300) > 1e3:
+        from matplotlib.colors import LogNorm
+
+        levels = np.geomspace(max(finite.min(), 1e-3), finite.max(), 40)
+        cs = ax.contourf(X, Y, np.clip(Z, levels[0], None), levels=levels, norm=LogNorm(), cmap="viridis")
+    else:
+        cs = ax.contourf(X, Y, Z, levels=levels, cmap="viridis")
+    fig.colorbar(cs, ax=ax, label="f")
+    shown = _pick(summary["start"].to_numpy(), max_paths)
+    sub = trace[trace["start"].isin(shown)]
+    starts = sub["start"].to_numpy()
+    bounds = np.flatnonzero(np.diff(starts)) + 1
+    px, py = sub["x0"].to_numpy(), sub["x1"].to_numpy()
+    for seg in np.split(np.arange(len(sub)), bounds):
+        ax.plot(px[seg], py[seg], "-", color="white", lw=0.9, alpha=0.85)
+    first = summary[summary["start"].isin(shown)]
+    ax.plot(first["start_x0"], first["start_x1"], "o", ms=3.5, color="white", mec="black", mew=0.5, label="start")
+    ends = first[first["status"] != "diverged"]
+    ax.plot(ends["x0"], ends["x1"], "x", ms=4, color="orange", label="end")
+    f_opt, optima = problem.optima(maximize)
+    if optima:
+        pts = np.array([c.x for c in optima])
+        ax.plot(pts[:, 0], pts[:, 1], "*", ms=13, color="red", mec="black", mew=0.6,
+                label="known maxima" if maximize else "known minima")
+    ax.set_xlim(x_lo, x_hi)
+    ax.set_ylim(y_lo, y_hi)
+    ax.set_xlabel("x0")
+    ax.set_ylabel("x1")
+    ax.set_title(title, fontsize=9)
+    ax.legend(loc="upper right", fontsize=7, framealpha=0.7)
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)

@@ -1,0 +1,281 @@
+"""Records of a run: the trace and summary tables, their CSV files and the provenance record.
+
+Data flows one way: runner results -> DataFrames -> CSV files -> plots. Every file is written
+to a temporary name and renamed into place, so a run folder never holds a half-written file.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from gradexp.errors import ConfigError
+
+FLOAT_FORMAT = "%.9g"  # 9 significant digits: every float32 reads back to the same value
+CLOSE_TO_OPTIMUM = 1e-2  # a start "reached" a known optimum when it ends this close to it
+
+
+def _status_names():
+    from gradexp.runner import STATUS
+
+    return np.array(STATUS, dtype=object)
+
+
+def tables(problem, results, order, M, N, groups, maximize, f_opt, optima, x0):
+    """Build the ``trace`` and ``summary`` DataFrames from the runner's results.
+
+    ``order[j]`` lists the global row numbers (start = row) that ``results[j]`` covers; rows no
+    result covers (a per-start run cut short) are reported as ``interrupted`` after 0 steps.
+    """
+    from gradexp.runner import INTERRUPTED, TARGETS, target_column
+
+    d = problem.dim
+    xcols = [f"x{i}" for i in range(d)]
+    hp_keys = list(groups[0].keys()) if groups and groups[0] else []
+    group_of_row = np.repeat(np.arange(len(groups)), N)
+
+    traces, finals = [], []
+    for res, rows in zip(results, order):
+        rows = np.asarray(rows)
+        stop = res.stop.numpy()
+        for s, xs, fs, gs, lrs in zip(res.log_steps, res.log_x, res.log_f, res.log_g, res.log_lr):
+            keep = stop > s
+            if not keep.any():
+                continue
+            lr = np.asarray(lrs, dtype=np.float64)[group_of_row[rows]]
+            traces.append(_frame(rows[keep], np.full(keep.sum(), s), xs.numpy()[keep], fs.numpy()[keep],
+                                 gs.numpy()[keep], lr[keep], xcols))
+        traces.append(_frame(rows, stop, res.x.numpy(), res.f.numpy(), res.g.numpy(), res.lr_final.numpy(), xcols))
+        fin = {
+            "start": rows,
+            "status": _status_names()[res.status.numpy().astype(int)],
+            "steps": stop,
+            "f_final": res.f.numpy(),
+            **{c: res.x.numpy()[:, i] for i, c in enumerate(xcols)},
+            "grad_norm": res.g.numpy(),
+            "f_best": res.f_best.numpy(),
+            "f_start": res.log_f[0].numpy(),
+        }
+        for ti, t in enumerate(TARGETS):
+            col = np.full(len(rows), np.nan)
+            if res.hits is not None:
+                h = res.hits.numpy()[:, ti].astype(np.float64)
+                col = np.where(h >= 0, h, np.nan)
+            fin[target_column(t)] = col
+        finals.append(pd.DataFrame(fin))
+
+    trace = pd.concat(traces, ignore_index=True) if traces else pd.DataFrame(columns=["start", "step", *xcols])
+    summary = pd.concat(finals, ignore_index=True)
+    covered = set(summary["start"].tolist())
+    missing = [r for r in range(M) if r not in covered]
+    if missing:  # a per-start run cut short: the starts never begun
+        from gradexp.runner import STATUS
+
+        extra = pd.DataFrame({"start": missing, "status": STATUS[INTERRUPTED], "steps": 0})
+        for i, c in enumerate(xcols):
+            extra[c] = x0[missing, i].numpy()
+        summary = pd.concat([summary, extra], ignore_index=True)
+    summary = summary.sort_values("start", kind="stable").reset_index(drop=True)
+    trace = trace.sort_values(["start", "step"], kind="stable").reset_index(drop=True)
+    trace = trace.drop_duplicates(["start", "step"], keep="last").reset_index(drop=True)
+
+    starts_xy = x0.numpy()[summary["start"].to_numpy()]
+    for i in range(d):
+        summary[f"start_x{i}"] = starts_xy[:, i]
+    summary["minimum"] = _nearest_optimum(summary[xcols].to_numpy(dtype=np.float64), optima)
+    summary["message"] = np.where(summary["status"] == "diverged",
+                                  "non-finite or runaway value at step " + summary["steps"].astype(str), "")
+    summary["f_star"] = np.nan if f_opt is None else float(f_opt)
+    rt_cols = [target_column(t) for t in TARGETS]
+    summary = summary[[c for c in summary.columns if c not in rt_cols] + rt_cols]
+    for c in rt_cols:
+        summary[c] = summary[c].astype("Int64")
+    if hp_keys:
+        for frame in (trace, summary):
+            g = group_of_row[frame["start"].to_numpy()]
+            frame["group"] = g
+            for key in hp_keys:
+                frame[f"optimizer.{key}"] = [groups[i][key] for i in g]
+    return trace, summary
+
+
+def _frame(rows, steps, x, f, g, lr, xcols):
+    data = {"start": rows, "step": np.asarray(steps, dtype=np.int64)}
+    for i, c in enumerate(xcols):
+        data[c] = x[:, i]
+    data["f"] = f
+    data["grad_norm"] = g
+    data["lr"] = lr
+    return pd.DataFrame(data)
+
+
+def _nearest_optimum(x, optima):
+    """Index of the known optimum each final point lies within ``CLOSE_TO_OPTIMUM`` of (else <NA>)."""
+    out = pd.array([pd.NA] * len(x), dtype="Int64")
+    if not optima or len(x) == 0:
+        return out
+    pts = np.array([c.x for c in optima], dtype=np.float64)
+    with np.errstate(invalid="ignore"):
+        dist = np.linalg.norm(x[:, None, :] - pts[None, :, :], axis=-1)
+    best = np.nanargmin(np.where(np.isnan(dist), np.inf, dist), axis=1)
+    close = np.take_along_axis(dist, best[:, None], axis=1)[:, 0] <= CLOSE_TO_OPTIMUM
+    vals = np.where(close, best, -1)
+    return pd.array([int(v) if v >= 0 else pd.NA for v in vals], dtype="Int64")
+
+
+# ----------------------------------------------------------------------------- files
+
+
+def atomic_write_text(path: Path, text: str) -> None:
+    """Write ``text`` to ``path`` through a temporary file in the same folder, then rename."""
+    path = Path(path)
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    except OSError as exc:
+        raise ConfigError(f"cannot write to {path.parent}: {exc.strerror or exc}") from None
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8", newline="") as fh:
+            fh.write(text)
+        os.replace(tmp, path)
+    except OSError as exc:
+        _unlink(tmp)
+        raise ConfigError(f"cannot write {path}: {exc.strerror or exc}") from None
+    except BaseException:
+        _unlink(tmp)
+        raise
+
+
+def _unlink(p):
+    try:
+        os.unlink(p)
+    except OSError:
+        pass
+
+
+def write_csv(df: pd.DataFrame, path: Path) -> None:
+    """Write a table so that every float32 value reads back exactly (9 significant digits)."""
+    atomic_write_text(path, df.to_csv(index=False, float_format=FLOAT_FORMAT, lineterminator="\n"))
+
+
+def git_commit(cwd=None) -> str | None:
+    """The current git commit of ``cwd`` (or None outside a repository)."""
+    try:
+        out = subprocess.run(["git", "rev-parse", "HEAD"], cwd=cwd, capture_output=True, text=True, timeout=5)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return out.stdout.strip() or None if out.returncode == 0 else None
+
+
+def config_hash(cfg) -> str:
+    """A digest of the composed config: equal digests mean the same job (used to resume sweeps)."""
+    import hashlib
+
+    from omegaconf import OmegaConf
+
+    text = OmegaConf.to_yaml(cfg, resolve=True) if OmegaConf.is_config(cfg) else json.dumps(cfg, sort_keys=True, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def provenance(cfg, problem, cls, kwargs, maximize, f_opt, n_starts, status, error=None, t_start=None):
+    """The provenance record of a run as a dict (versions, seed, command line, git commit, ...)."""
+    import torch
+
+    import gradexp
+    from gradexp.optim import class_path
+
+    overrides = []
+    try:
+        from hydra.core.hydra_config import HydraConfig
+
+        if HydraConfig.initialized():
+            overrides = list(HydraConfig.get().overrides.task)
+    except Exception:  # provenance never fails a run
+        pass
+    now = time.time()
+    return {
+        "gradexp": gradexp.__version__,
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+        "platform": platform.platform(),
+        "seed": cfg.get("seed"),
+        "command": list(sys.argv),
+        "cwd": os.getcwd(),
+        "git_commit": git_commit(),
+        "objective": getattr(problem, "name", None),
+        "dim": getattr(problem, "dim", None),
+        "optimizer": class_path(cls) if cls is not None else None,
+        "lr": (kwargs or {}).get("lr"),
+        "steps": cfg.get("run", {}).get("steps"),
+        "starts": n_starts,
+        "f_star": f_opt,
+        "maximize": maximize,
+        "status": status,
+        "error": error,
+        "started": time.strftime("%Y-%m-%dT%H:%M:%S", time.localtime(t_start or now)),
+        "finished": time.strftime("%Y-%m-%dT%H:%M:%S", time.localtime(now)),
+        "seconds": round(now - (t_start or now), 3),
+        "overrides": overrides,
+        "config_hash": config_hash(cfg),
+    }
+
+
+def write_json(obj, path: Path) -> None:
+    """Write ``obj`` as indented JSON (atomically); non-finite floats become null."""
+
+    def clean(v):
+        if isinstance(v, float) and not np.isfinite(v):
+            return None
+        if isinstance(v, dict):
+            return {k: clean(w) for k, w in v.items()}
+        if isinstance(v, (list, tuple)):
+            return [clean(w) for w in v]
+        return v
+
+    atomic_write_text(path, json.dumps(clean(obj), indent=2) + "\n")
+
+
+def write_run(out_dir, cfg, problem, trace, summary, cls, kwargs, maximize, f_opt, status="complete", t_start=None):
+    """Write a run folder: ``trace.csv``, ``summary.csv``, ``provenance.json`` and the plots."""
+    out = Path(out_dir)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ConfigError(f"cannot create the output folder {out}: {exc.strerror or exc}") from None
+    write_csv(trace, out / "trace.csv")
+    write_csv(summary, out / "summary.csv")
+    n_starts = int(summary["start"].nunique())
+    write_json(provenance(cfg, problem, cls, kwargs, maximize, f_opt, n_starts, status, t_start=t_start),
+               out / "provenance.json")
+    plot = cfg.get("plot") or {}
+    if plot.get("enabled", True):
+        from gradexp import plots
+
+        title = plots.run_title(problem, cls, kwargs, summary, maximize)
+        plots.convergence(trace, f_opt, out / "convergence.png", title=title, maximize=maximize)
+        if problem.dim == 2:
+            plots.trajectory(trace, summary, problem, maximize, out / "trajectory.png", title=title,
+                             max_paths=int(plot.get("max_paths", 400)))
+            if plot.get("surface", False):
+                from gradexp.debug import write_surface
+
+                write_surface(problem, out / "surface.png")
+
+
+def write_failure(out_dir, cfg, message: str, status: str = "error") -> None:
+    """Record a job that failed before it had results: a one-row summary and the provenance."""
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    summary = pd.DataFrame({"start": [pd.NA], "status": [status], "steps": [pd.NA], "f_final": [np.nan],
+                            "message": [message]})
+    write_csv(summary, out / "summary.csv")
+    write_json(provenance(cfg, None, None, None, bool((cfg.get("objective") or {}).get("maximize", False)),
+                          None, 0, status, error=message), out / "provenance.json")

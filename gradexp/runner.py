@@ -1,0 +1,448 @@
+"""The runner: drive every start of a run with a real torch.optim optimizer.
+
+All starts of a run form one float32 tensor ``[M, d]`` (M = starts × hyper-parameter groups)
+stepped by ONE optimizer when the optimizer is element-wise (see ``gradexp.optim.ELEMENTWISE``):
+the loss is the sum of the per-row values, so every row receives exactly the gradient it would
+receive alone and follows, bit for bit, the path it would follow alone. Any other optimizer
+(LBFGS, third-party classes) runs one optimizer per start through the same loop.
+
+Per-start bookkeeping (stopping, divergence, first hitting steps of the targets, best f) is kept
+on the device as tensors, so a step costs no host synchronisation; logging copies the state on a
+precomputed schedule of steps.
+"""
+
+from __future__ import annotations
+
+import math
+import signal
+import sys
+import threading
+import time
+from dataclasses import dataclass, field
+
+import torch
+
+from gradexp.errors import ConfigError
+from gradexp.optim import expand_hparams, is_elementwise, optimizer_spec, schedule_factory
+
+# The Δf targets of the report (COCO-style), recorded exactly while running.
+TARGETS = (1e1, 1e-1, 1e-3, 1e-5, 1e-7)
+STATUS = ("running", "converged", "diverged", "max_steps", "interrupted")
+RUNNING, CONVERGED, DIVERGED, MAX_STEPS, INTERRUPTED = range(5)
+SYNC_EVERY = 64  # steps between checks whether every start has stopped (one host sync)
+FLT_MAX = float(torch.finfo(torch.float32).max)
+
+
+def target_column(delta: float) -> str:
+    """Summary column holding the first step that reached f* + ``delta``: ``rt_1e-3`` etc."""
+    exp = math.log10(delta)
+    return f"rt_1e{int(round(exp))}" if abs(exp - round(exp)) < 1e-9 else f"rt_{delta:g}"
+
+
+@dataclass
+class Settings:
+    """The ``run`` config, checked once."""
+
+    steps: int
+    grad_tol: float = 0.0
+    f_target: float | None = None
+    clip_grad_norm: float | None = None
+    grad_noise: float = 0.0
+    diverge_factor: float = 1000.0
+    log_points: int = 100
+    log_every: int | None = None
+    log_max_rows: int = 200_000
+    progress: object = "auto"
+    per_start: bool = False
+
+    @classmethod
+    def from_cfg(cls, run) -> "Settings":
+        def num(key, default, lo=None, allow_none=False, integer=False):
+            v = run.get(key, default) if run is not None else default
+            if v is None and allow_none:
+                return None
+            ok = isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+            if integer:
+                ok = ok and float(v).is_integer()
+            if not ok or (lo is not None and v < lo):
+                kind = "a whole number" if integer else "a number"
+                bound = f" >= {lo}" if lo is not None else ""
+                raise ConfigError(f"run.{key}={v!r} is not accepted; use {kind}{bound}" + (" or null" if allow_none else ""))
+            return int(v) if integer else float(v)
+
+        log = run.get("log", {}) if run is not None else {}
+        log = {} if log is None else log
+        if "steps" not in (run or {}):
+            raise ConfigError("run.steps is missing; give the number of optimizer steps per start, e.g. run.steps=1000")
+        s = cls(
+            steps=num("steps", None, lo=0, integer=True),
+            grad_tol=num("grad_tol", 0.0, lo=0),
+            f_target=num("f_target", None, allow_none=True),
+            clip_grad_norm=num("clip_grad_norm", None, allow_none=True),
+            grad_noise=num("grad_noise", 0.0, lo=0),
+            diverge_factor=num("diverge_factor", 1000.0, lo=0),
+            progress=run.get("progress", "auto"),
+            per_start=bool(run.get("per_start", False)),
+        )
+        if s.clip_grad_norm is not None and s.clip_grad_norm <= 0:
+            raise ConfigError(f"run.clip_grad_norm={s.clip_grad_norm!r} is not accepted; use a number > 0 or null")
+        for key, attr, lo in (("points", "log_points", 0), ("every", "log_every", 1), ("max_rows", "log_max_rows", 1)):
+            v = log.get(key, getattr(s, attr))
+            if v is None and key == "every":
+                continue
+            if isinstance(v, bool) or not isinstance(v, int) or v < lo:
+                raise ConfigError(f"run.log.{key}={v!r} is not accepted; use a whole number >= {lo}")
+            setattr(s, attr, v)
+        return s
+
+
+def log_schedule(steps: int, points: int, every: int | None, starts: int, max_rows: int) -> list[int]:
+    """Steps to log: 0, about ``points`` log-spaced steps, every ``every``-th step, and ``steps``.
+
+    With many starts the number of log-spaced points shrinks so that ``starts × logged steps``
+    stays near ``max_rows`` (at least step 0 and the last step are always kept).
+    """
+    points = min(points, max(2, max_rows // max(starts, 1)))
+    chosen = {0, steps}
+    if steps > 0 and points > 0:
+        for i in range(points):
+            chosen.add(int(round(steps ** (i / max(points - 1, 1)))) if points > 1 else steps)
+    if every:
+        chosen.update(range(0, steps + 1, every))
+    return sorted(s for s in chosen if 0 <= s <= steps)
+
+
+@dataclass
+class Result:
+    """What one pass of the loop produced (tensors on the host)."""
+
+    log_steps: list[int] = field(default_factory=list)
+    log_x: list = field(default_factory=list)      # each [M, d]
+    log_f: list = field(default_factory=list)      # each [M]
+    log_g: list = field(default_factory=list)      # each [M]
+    log_lr: list = field(default_factory=list)     # each list[G] of floats
+    x: object = None        # final points [M, d]
+    f: object = None        # f at the final points [M]
+    g: object = None        # gradient norm at the final points [M]
+    status: object = None   # [M] int
+    stop: object = None     # [M] step at which each start stopped
+    f_best: object = None   # [M] best f seen (objective's own value)
+    hits: object = None     # [M, T] first step reaching each target, -1 if never
+    lr_final: object = None  # [M] lr each start had at its last step
+    interrupted: bool = False
+
+
+class _StopFlag:
+    """SIGINT/SIGTERM set a flag the loop checks each step; a second Ctrl-C raises as usual."""
+
+    def __init__(self):
+        self.set = False
+        self._old = {}
+
+    def __enter__(self):
+        if threading.current_thread() is threading.main_thread():
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                try:
+                    self._old[sig] = signal.signal(sig, self._handle)
+                except (ValueError, OSError):
+                    pass
+        return self
+
+    def _handle(self, signum, frame):
+        if self.set and signum == signal.SIGINT:
+            raise KeyboardInterrupt
+        self.set = True
+
+    def __exit__(self, *exc):
+        for sig, old in self._old.items():
+            signal.signal(sig, old)
+        return False
+
+
+class _Progress:
+    """A one-line progress report on stderr every few seconds for long runs."""
+
+    def __init__(self, mode, steps: int, label: str):
+        tty = hasattr(sys.stderr, "isatty") and sys.stderr.isatty()
+        self.on = bool(mode is True or mode == "true" or (mode == "auto" and tty))
+        self.steps, self.label, self.t0 = steps, label, time.monotonic()
+        self.next = self.t0 + 2.0
+
+    def update(self, k: int, active) -> None:
+        now = time.monotonic()
+        if not self.on or now < self.next:
+            return
+        self.next = now + 2.0
+        rate = k / max(now - self.t0, 1e-9)
+        eta = (self.steps - k) / rate if rate > 0 else float("inf")
+        sys.stderr.write(
+            f"\r{self.label}: step {k}/{self.steps} ({100 * k / max(self.steps, 1):.0f}%), "
+            f"{int(active.sum())} starts running, ~{eta:.0f} s left   "
+        )
+        sys.stderr.flush()
+
+    def close(self) -> None:
+        if self.on and time.monotonic() - self.t0 > 2.0:
+            sys.stderr.write("\n")
+
+
+def _loop(problem, x0, make_opt, make_sched, groups_of_rows, st: Settings, log_steps, maximize, f_opt,
+          printer=None, stop_flag=None, progress=None, noise_gen=None, printer_tensors=False) -> Result:
+    """Run the optimisation of the rows ``x0 [M, d]`` (split into param groups) for ``st.steps``."""
+    sense = -1.0 if maximize else 1.0
+    steps = st.steps
+    params = [x0[rows].clone().requires_grad_(True) for rows in groups_of_rows]
+    opt = make_opt(params)
+    sched = make_sched(opt) if make_sched else None
+    needs_closure = not is_elementwise(type(opt)) and _takes_closure(opt)
+    M, d = x0.shape
+    dev = x0.device
+    group_of_row = torch.cat([torch.full((len(r),), gi, dtype=torch.long) for gi, r in enumerate(groups_of_rows)])
+
+    active = torch.ones(M, dtype=torch.bool, device=dev)
+    status = torch.zeros(M, dtype=torch.int8, device=dev)
+    stop = torch.full((M,), steps, dtype=torch.long, device=dev)
+    f_best = torch.full((M,), math.inf, dtype=torch.float32, device=dev)  # in the minimised sense
+    center = torch.tensor([(lo + hi) / 2 for lo, hi in zip(problem.lower, problem.upper)], dtype=torch.float32, device=dev)
+    width = max(hi - lo for lo, hi in zip(problem.lower, problem.upper))
+    radius = min(width / 2 + st.diverge_factor * width, FLT_MAX)
+    thresholds = None
+    if f_opt is not None:
+        thresholds = torch.tensor([sense * f_opt + t for t in TARGETS], dtype=torch.float32, device=dev)
+        hits = torch.full((M, len(TARGETS)), -1, dtype=torch.long, device=dev)
+    lr_hist = None
+    frozen_possible = True
+    res = Result()
+    log_iter = iter(log_steps)
+    next_log = next(log_iter, None)
+    grad_used = None
+
+    def current_lrs():
+        return [float(g["lr"]) if "lr" in g else math.nan for g in opt.param_groups]
+
+    lr_now = current_lrs()
+    lr_at_stop = torch.tensor([lr_now[g] for g in group_of_row.tolist()], dtype=torch.float64)
+    k = 0
+    for k in range(steps + 1):
+        X = params[0] if len(params) == 1 else torch.cat(params)
+        f = problem.f(X)
+        fs = f if sense > 0 else -f
+        grads = torch.autograd.grad(fs.sum(), params)
+        g = grads[0] if len(grads) == 1 else torch.cat(grads)
+        gn = torch.linalg.vector_norm(g, dim=-1)
+        Xd = X.detach()
+        fd = f.detach()
+        fsd = fs.detach()
+
+        # --- per-start bookkeeping, all on the device ---
+        ok = (Xd - center).abs().amax(-1) <= radius
+        ok &= fsd.abs() <= FLT_MAX
+        done = ~ok
+        conv = None
+        if st.grad_tol > 0:
+            conv = gn <= st.grad_tol
+        if st.f_target is not None:
+            hit = fsd <= sense * st.f_target
+            conv = hit if conv is None else conv | hit
+        if k == steps:
+            newly = active
+        else:
+            newly = active & (done if conv is None else (done | conv))
+        if k == steps:
+            code = torch.full_like(status, MAX_STEPS)
+            if conv is not None:
+                code = torch.where(conv, torch.full_like(status, CONVERGED), code)
+            code = torch.where(done, torch.full_like(status, DIVERGED), code)
+        else:
+            code = torch.full_like(status, CONVERGED)
+            code = torch.where(done, torch.full_like(status, DIVERGED), code)
+        status = torch.where(newly, code, status)
+        stop = torch.where(newly, torch.full_like(stop, k), stop)
+        active = active & ~newly
+        f_best = torch.minimum(f_best, torch.where(ok, fsd, f_best))
+        if thresholds is not None:
+            reach = (fsd[:, None] <= thresholds) & (hits < 0)
+            hits = torch.where(reach, torch.full_like(hits, k), hits)
+        if lr_hist is not None:
+            lr_hist.append(lr_now)
+
+        if printer is not None:
+            if k == 0 and printer_tensors:
+                printer.tensors(fd[0], g[0] * sense)  # f's own gradient, as f.backward() gives it
+            if printer.wants(k, k == steps):
+                printer.step(k, Xd, fd, grad_used)
+        if k == next_log:
+            res.log_steps.append(k)
+            res.log_x.append(Xd.clone())
+            res.log_f.append(fd.clone())
+            res.log_g.append(gn.clone())
+            res.log_lr.append(lr_now)
+            next_log = next(log_iter, None)
+        if k == steps:
+            break
+        if stop_flag is not None and stop_flag.set:
+            res.interrupted = True
+            break
+        if k % SYNC_EVERY == SYNC_EVERY - 1:
+            if not bool(active.any()):
+                break
+            if progress is not None:
+                progress.update(k, active)
+
+        # --- the optimizer step ---
+        if st.clip_grad_norm is not None:
+            coef = torch.clamp(st.clip_grad_norm / (gn + 1e-6), max=1.0)
+            g = g * coef[:, None]
+        if st.grad_noise > 0:
+            g = g + st.grad_noise * torch.randn(g.shape, generator=noise_gen, dtype=g.dtype)
+        if needs_closure:
+            def closure():
+                opt.zero_grad()
+                Xc = params[0] if len(params) == 1 else torch.cat(params)
+                loss = (problem.f(Xc) * sense).sum()
+                loss.backward()
+                if st.clip_grad_norm is not None:
+                    for p in params:
+                        torch.nn.utils.clip_grad_norm_([p], st.clip_grad_norm)
+                return loss
+            before = [p.detach().clone() for p in params]
+            opt.step(closure)
+        else:
+            offset = 0
+            for p in params:
+                n = p.shape[0]
+                p.grad = g[offset:offset + n] if len(params) > 1 else g
+                offset += n
+            before = [p.detach().clone() for p in params] if frozen_possible else None
+            opt.step()
+        grad_used = torch.cat([p.grad for p in params]).detach().clone() if printer is not None else None
+        if sched is not None:
+            sched.step()
+            lr_now = current_lrs()
+            if lr_hist is None:
+                lr_hist = []
+        # freeze the starts that have stopped: they keep the point where they stopped
+        with torch.no_grad():
+            offset = 0
+            for p, b in zip(params, before):
+                n = p.shape[0]
+                keep = active[offset:offset + n, None]
+                p.copy_(torch.where(keep, p, b))
+                offset += n
+
+    # --- collect the final state ---
+    res.x = torch.cat([p.detach() for p in params]).cpu()
+    if res.interrupted:
+        # starts still running stop here, with the state of the last evaluated step
+        status = torch.where(active, torch.full_like(status, INTERRUPTED), status)
+        stop = torch.where(active, torch.full_like(stop, k), stop)
+        res.x = Xd.cpu()
+    elif bool(active.any()):  # an early break cannot leave any running, but be safe
+        status = torch.where(active, torch.full_like(status, MAX_STEPS), status)
+        stop = torch.where(active, torch.full_like(stop, k), stop)
+    res.f, res.g = fd.cpu(), gn.detach().cpu()
+    res.status, res.stop = status.cpu(), stop.cpu()
+    res.f_best = (f_best if sense > 0 else -f_best).cpu()
+    res.hits = hits.cpu() if thresholds is not None else None
+    if lr_hist:
+        per_group = torch.tensor(lr_hist, dtype=torch.float64)  # [steps+1, G]
+        idx = res.stop.clamp(max=per_group.shape[0] - 1)
+        res.lr_final = per_group[idx, group_of_row]
+    else:
+        res.lr_final = lr_at_stop
+    return res
+
+
+def _takes_closure(opt) -> bool:
+    import inspect
+
+    try:
+        sig = inspect.signature(opt.step)
+    except (TypeError, ValueError):
+        return False
+    p = sig.parameters.get("closure")
+    return p is not None and p.default is inspect.Parameter.empty or type(opt).__name__ == "LBFGS"
+
+
+def run(cfg, out_dir=None):
+    """Run one composed config; return ``(trace, summary)`` as pandas DataFrames.
+
+    When ``out_dir`` is given, ``trace.csv``, ``summary.csv``, ``provenance.json`` and the
+    plots are written there (each file atomically).
+    """
+    from gradexp import records
+    from gradexp.objectives import build
+    from gradexp.starts import make_starts
+
+    t_start = time.time()
+    problem = build(cfg.objective)
+    maximize = bool(cfg.objective.get("maximize", False))
+    st = Settings.from_cfg(cfg.get("run"))
+    seed = cfg.get("seed", 0)
+    if isinstance(seed, bool) or not isinstance(seed, int):
+        raise ConfigError(f"seed={seed!r} is not accepted; use a whole number")
+    device = str(cfg.get("device", "cpu"))
+    try:
+        dev = torch.device(device)
+        torch.empty(0, device=dev)
+    except (RuntimeError, AssertionError) as exc:
+        raise ConfigError(f"device={device!r} is not available here ({str(exc).splitlines()[0]}); use cpu") from None
+    cls, kwargs = optimizer_spec(cfg.optimizer)
+    groups = expand_hparams(cfg.run.get("hparams"), cls, kwargs)
+    make_sched = schedule_factory(cfg.get("schedule"))
+    starts = make_starts(cfg.start, problem, seed).to(dev)
+    N = starts.shape[0]
+    G = len(groups)
+    f_opt, optima = problem.optima(maximize)
+    x0 = starts.repeat(G, 1)  # group-major: row g*N + i is start i with group g's settings
+    M = x0.shape[0]
+    log_steps = log_schedule(st.steps, st.log_points, st.log_every, M, st.log_max_rows)
+
+    printer, print_tensors = None, False
+    if cfg.get("report") is not None:
+        from gradexp.printing import make_printer
+
+        printer = make_printer(cfg.report, problem, maximize)
+    print_tensors = printer is not None and bool(cfg.report.get("print_tensors", False))
+
+    def make_opt_for(rows_per_group):
+        def make(params):
+            param_groups = [{"params": [p], **groups[gi]} for p, gi in zip(params, rows_per_group)]
+            try:
+                return cls(param_groups, **kwargs)
+            except (TypeError, ValueError) as exc:
+                raise ConfigError(f"optimizer {cls.__name__} refused its settings: {exc}") from None
+        return make
+
+    noise_gen = torch.Generator().manual_seed(seed) if st.grad_noise > 0 else None
+    label = f"{problem.name} × {cls.__name__}"
+    progress = _Progress(st.progress, st.steps, label)
+    per_start = st.per_start or not is_elementwise(cls)
+    with _StopFlag() as flag:
+        if not per_start:
+            rows = [list(range(gi * N, (gi + 1) * N)) for gi in range(G)]
+            results = [_loop(problem, x0, make_opt_for(range(G)), make_sched, rows, st, log_steps, maximize,
+                             f_opt, printer, flag, progress, noise_gen, print_tensors)]
+            order = [list(range(M))]
+        else:
+            results, order = [], []
+            for i in range(M):
+                gi = i // N
+                r = _loop(problem, x0[i:i + 1], make_opt_for([gi]), make_sched, [[0]], st, log_steps, maximize,
+                          f_opt, printer if M == 1 else None, flag, None, noise_gen, print_tensors and i == 0)
+                results.append(r)
+                order.append([i])
+                progress.update(int(st.steps * (i + 1) / M), torch.ones(M - i - 1))
+                if r.interrupted:
+                    break
+    progress.close()
+    interrupted = any(r.interrupted for r in results)
+    trace, summary = records.tables(problem, results, order, M, N, groups, maximize, f_opt, optima, x0.cpu())
+    if printer is not None:
+        printer.finish(summary)
+    if out_dir is not None:
+        records.write_run(out_dir, cfg, problem, trace, summary, cls, kwargs, maximize, f_opt,
+                          status="interrupted" if interrupted else "complete", t_start=t_start)
+    if interrupted:
+        raise KeyboardInterrupt
+    return trace, summary

@@ -1,0 +1,90 @@
+"""Start points: ``point``, ``points``, ``grid`` and ``uniform`` (config group ``start``)."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+from gradexp.errors import ConfigError
+
+KINDS = ("point", "points", "grid", "uniform")
+MAX_STARTS = 1_000_000
+SANE_ABS = 1e12  # start coordinates beyond this are refused as typos
+
+
+def _number(v, what: str) -> float:
+    from gradexp.safe_expr import parse_number
+
+    if isinstance(v, bool):
+        raise ConfigError(f"{what}: {v!r} is not a number")
+    value = v if isinstance(v, (int, float)) else parse_number(str(v))
+    value = float(value)
+    if not math.isfinite(value) or abs(value) > SANE_ABS:
+        raise ConfigError(f"{what}: {v!r} is out of range; use finite numbers with |x| <= {SANE_ABS:g}")
+    return value
+
+
+def _point(seq, dim: int, what: str) -> list[float]:
+    if isinstance(seq, (str, bytes)) or not isinstance(seq, Sequence):
+        raise ConfigError(f"{what} must be a list of {dim} numbers, got {seq!r}")
+    if len(seq) != dim:
+        raise ConfigError(f"{what} has {len(seq)} coordinates but the objective has dim {dim}: give {dim} numbers")
+    return [_number(v, f"{what}[{i}]") for i, v in enumerate(seq)]
+
+
+def _count(n, what: str) -> int:
+    if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+        raise ConfigError(f"{what} must be a whole number >= 1, got {n!r}")
+    return n
+
+
+def make_starts(cfg, problem, seed: int):
+    """Return the start points as a float32 tensor ``[N, dim]``.
+
+    ``cfg`` is the ``start`` config node (``kind`` plus ``x`` / ``points`` / ``n``); numbers may be
+    arithmetic of numbers with ``pi`` and ``e``. ``grid`` spaces ``n`` points per axis over the
+    objective's bounds (edges included); ``uniform`` draws ``n`` points in the bounds from a
+    generator seeded with ``seed``.
+    """
+    import torch
+    from omegaconf import OmegaConf
+
+    node = OmegaConf.to_container(cfg, resolve=True) if OmegaConf.is_config(cfg) else dict(cfg)
+    kind = node.get("kind")
+    dim = problem.dim
+    if kind == "point":
+        x = node.get("x")
+        if x is None:
+            pts = [[(lo + hi) / 2 for lo, hi in zip(problem.lower, problem.upper)]]
+        else:
+            pts = [_point(x, dim, "start.x")]
+    elif kind == "points":
+        raw = node.get("points")
+        if isinstance(raw, (str, bytes)) or not isinstance(raw, Sequence) or len(raw) == 0:
+            raise ConfigError(f"start.points must be a non-empty list of points like [[0,0],[1,-1]], got {raw!r}")
+        pts = [_point(p, dim, f"start.points[{i}]") for i, p in enumerate(raw)]
+    elif kind == "grid":
+        n = _count(node.get("n"), "start.n")
+        if n**dim > MAX_STARTS:
+            raise ConfigError(
+                f"start=grid with start.n={n} in {dim} dimensions makes {n}**{dim} starts; "
+                f"at most {MAX_STARTS:,} are accepted (use start=uniform for high dimensions)"
+            )
+        axes = [
+            torch.linspace(lo, hi, n, dtype=torch.float64) if n > 1 else torch.tensor([(lo + hi) / 2], dtype=torch.float64)
+            for lo, hi in zip(problem.lower, problem.upper)
+        ]
+        mesh = torch.meshgrid(*axes, indexing="ij")
+        return torch.stack([m.reshape(-1) for m in mesh], dim=-1).to(torch.float32)
+    elif kind == "uniform":
+        n = _count(node.get("n"), "start.n")
+        if n > MAX_STARTS:
+            raise ConfigError(f"start.n={n} is too many; at most {MAX_STARTS:,} starts are accepted")
+        gen = torch.Generator().manual_seed(int(seed))
+        lo = torch.tensor(problem.lower, dtype=torch.float64)
+        hi = torch.tensor(problem.upper, dtype=torch.float64)
+        u = torch.rand(n, dim, generator=gen, dtype=torch.float64)
+        return (lo + u * (hi - lo)).to(torch.float32)
+    else:
+        raise ConfigError(f"unknown start kind {kind!r}; accepted: {', '.join(KINDS)}")
+    return torch.tensor(pts, dtype=torch.float32)
