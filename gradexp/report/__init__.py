@@ -1,0 +1,94 @@
+"""The sweep report: ``sweep_summary.csv``, ``metrics.csv``, ``report.md`` and figures of a sweep folder.
+
+``build_report(DIR)`` (or ``python -m gradexp.report DIR``) reads only the files the jobs wrote —
+``.hydra/overrides.yaml``, ``summary.csv``, ``trace.csv``, ``provenance.json`` — and never reruns
+anything, so a report can be rebuilt at any time.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from gradexp.errors import ConfigError
+
+__all__ = ["build_report"]
+
+
+def _slug(text: str, taken: set) -> str:
+    base = re.sub(r"[^A-Za-z0-9]+", "_", text).strip("_").lower() or "objective"
+    slug, i = base, 2
+    while slug in taken:
+        slug, i = f"{base}_{i}", i + 1
+    taken.add(slug)
+    return slug
+
+
+def build_report(sweep_dir, holdout: float = 0.0, figures: bool = True) -> dict:
+    """Write ``sweep_summary.csv``, ``metrics.csv``, ``report.md`` (and figures) into ``sweep_dir``.
+
+    ``holdout``: fraction of starts (by index) held out to check the choice of the best setting per
+    optimizer (0 = off; also writes ``holdout.csv``). Returns a dict with ``jobs``, ``done``,
+    ``failed``, ``diverged``, ``report`` (path of report.md) and ``files`` (everything written).
+    Raises ConfigError for a missing folder, a folder without job folders or a bad ``holdout``.
+    """
+    from gradexp.report.analysis import analyse, group_keys
+    from gradexp.report.collect import load_sweep
+    from gradexp.report import figures as F
+    from gradexp.report.markdown import render
+
+    try:
+        holdout = float(holdout)
+    except (TypeError, ValueError):
+        raise ConfigError(f"report.holdout={holdout!r} is not a number; use a fraction in [0, 1)") from None
+    if not 0.0 <= holdout < 1.0:
+        raise ConfigError(f"report.holdout={holdout!r} is out of range; use a fraction in [0, 1) (0 = off)")
+    root = Path(sweep_dir)
+    sweep = load_sweep(root)
+    a = analyse(sweep, holdout=holdout)
+    written = []
+
+    def out(name):
+        written.append(root / name)
+        return root / name
+
+    public = sweep.table[[c for c in sweep.table.columns if not c.startswith("_")]].copy()
+    for c in public.columns:  # whole-number columns (start, steps, minimum, rt_*) stay whole numbers
+        if c in ("start", "steps", "minimum") or c.startswith("rt_"):
+            v = public[c]
+            if v.dtype.kind == "f" and ((v.dropna() % 1) == 0).all():
+                public[c] = v.astype("Int64")
+    public.to_csv(out("sweep_summary.csv"), index=False)
+    a.metrics.drop(columns=["_cfg"]).to_csv(out("metrics.csv"), index=False)
+    if a.holdout is not None:
+        a.holdout.to_csv(out("holdout.csv"), index=False)
+
+    figs: dict = {}
+    profile_name = None
+    if figures:
+        taken: set = set()
+        for prob in sorted(a.problems):
+            if not a.problems[prob].get("order"):
+                continue
+            slug = _slug(prob, taken)
+            todo = [("ecdf", lambda p, path: F.ecdf_figure(a, p, path)),
+                    ("convergence", lambda p, path: F.convergence_figure(a, p, path))]
+            if F.has_lr_variation(a, prob):
+                todo.insert(1, ("lr", lambda p, path: F.lr_figure(a, p, path, group_keys(sweep))))
+            if F.has_basins(a, prob):
+                todo.append(("basins", lambda p, path: F.basin_figure(a, p, path)))
+            for kind, draw in todo:
+                name = f"{kind}_{slug}.png"
+                draw(prob, out(name))
+                figs.setdefault(prob, []).append((kind, name))
+        if a.profile is not None and a.profile["costs"].size:
+            profile_name = "profile.png"
+            F.profile_figure(a, out(profile_name))
+
+    failed = sum(j.failed for j in sweep.jobs)
+    done = len(sweep.jobs) - failed
+    text = render(a, done, failed, figs, profile_name)
+    out("report.md").write_text(text, encoding="utf-8")
+    return {"jobs": len(sweep.jobs), "done": done, "failed": failed,
+            "diverged": int((a.starts["status"] == "diverged").sum()),
+            "report": root / "report.md", "files": written}

@@ -1,0 +1,240 @@
+"""Read a sweep folder (job folders ``0/``, ``1/``, ...) into one long table of starts.
+
+Only files are read: ``.hydra/overrides.yaml`` (and ``.hydra/hydra.yaml`` / ``config.yaml`` as a
+fallback for failed jobs), ``summary.csv``, ``trace.csv`` and ``provenance.json``.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from gradexp.errors import ConfigError
+
+#: Summary columns written by the runner (anything else there is a swept hyper-parameter).
+_STANDARD = {"start", "status", "steps", "f_final", "grad_norm", "f_best", "f_start", "minimum",
+             "message", "f_star", "group", "lr"}
+_GENERATED = re.compile(r"^((start_)?x\d+|rt_.*)$")
+#: Override keys that repeat an experiment rather than change it: their runs are pooled.
+REPEAT_KEYS = ("seed",)
+_TEXT = ("status", "message", "group")
+
+
+@dataclass
+class Job:
+    """One job folder: its overrides, provenance and summary rows."""
+
+    name: str
+    path: Path
+    overrides: dict = field(default_factory=dict)
+    provenance: dict = field(default_factory=dict)
+    choices: dict = field(default_factory=dict)
+    config: dict = field(default_factory=dict)
+    summary: pd.DataFrame | None = None
+    failed: bool = False
+    message: str = ""
+
+
+def parse_override(text: str):
+    """``'+optimizer.lr=0.1'`` -> ``('optimizer.lr', '0.1')``; None for deletions and hydra keys."""
+    s = str(text).strip()
+    if s.startswith("~"):
+        return None
+    key, sep, value = s.lstrip("+").partition("=")
+    key = key.strip()
+    if not sep or not key or key == "hydra" or key.startswith(("hydra.", "hydra/")):
+        return None
+    return key, value.strip()
+
+
+def hparam_columns(columns) -> list[str]:
+    """Columns of a summary/trace beyond the runner's standard ones (in-job swept settings)."""
+    return [c for c in columns if c not in _STANDARD and not _GENERATED.match(c)
+            and c not in ("step", "f", "job")]
+
+
+def read_table(path: Path) -> pd.DataFrame:
+    """Read a runner CSV: text columns stay text (values as written), the rest become numbers."""
+    df = pd.read_csv(path, dtype=str, keep_default_na=False)
+    hp = set(hparam_columns(df.columns))
+    for c in df.columns:
+        if c in _TEXT or c in hp:
+            df[c] = df[c].astype(object)
+        else:
+            df[c] = pd.to_numeric(df[c].replace("", np.nan), errors="coerce")
+    return df
+
+
+def _yaml(path: Path):
+    import yaml
+
+    try:
+        with open(path, encoding="utf-8") as fh:
+            return yaml.safe_load(fh)
+    except (OSError, yaml.YAMLError):
+        return None
+
+
+def job_folders(sweep_dir) -> list[Path]:
+    """Sub-folders of ``sweep_dir`` that are jobs (hold ``.hydra/`` or ``summary.csv``), in job order.
+
+    Raises ConfigError when ``sweep_dir`` is not a folder or holds no job.
+    """
+    root = Path(sweep_dir)
+    if not root.is_dir():
+        raise ConfigError(f"{sweep_dir}: not a folder; give a sweep folder such as outputs/multirun/<stamp>")
+    jobs = [p for p in root.iterdir()
+            if p.is_dir() and ((p / ".hydra").is_dir() or (p / "summary.csv").is_file())]
+    if not jobs:
+        raise ConfigError(f"{sweep_dir}: no job folders (sub-folders with .hydra/ or summary.csv); "
+                          "give a sweep folder such as outputs/multirun/<stamp>")
+    return sorted(jobs, key=lambda p: (0, int(p.name), "") if p.name.isdigit() else (1, 0, p.name))
+
+
+def load_job(path: Path) -> Job:
+    """Read one job folder; a job without results becomes one ``error`` row."""
+    job = Job(name=path.name, path=path)
+    for item in _yaml(path / ".hydra" / "overrides.yaml") or []:
+        kv = parse_override(item)
+        if kv:
+            job.overrides[kv[0]] = kv[1]
+    hydra_cfg = _yaml(path / ".hydra" / "hydra.yaml") or {}
+    job.choices = ((hydra_cfg.get("hydra") or {}).get("runtime") or {}).get("choices") or {}
+    job.config = _yaml(path / ".hydra" / "config.yaml") or {}
+    try:
+        job.provenance = json.loads((path / "provenance.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        job.provenance = {}
+    summary = None
+    if (path / "summary.csv").is_file():
+        try:
+            summary = read_table(path / "summary.csv")
+        except (OSError, ValueError, pd.errors.ParserError, pd.errors.EmptyDataError):
+            summary = None
+    if summary is None or summary.empty:
+        msg = job.provenance.get("error") or "no results"
+        summary = pd.DataFrame({"start": [np.nan], "status": ["error"], "message": [str(msg)]})
+    if "start" not in summary.columns:
+        summary["start"] = np.nan
+    job.summary = summary
+    errors = summary[summary["start"].isna() & (summary.get("status") == "error")]
+    if len(errors) or job.provenance.get("status") == "error":
+        job.failed = True
+        msgs = [m for m in (errors["message"].tolist() if "message" in errors else []) if isinstance(m, str) and m]
+        job.message = (msgs[0] if msgs else job.provenance.get("error")) or "no results"
+    return job
+
+
+def load_trace(job_path: Path) -> pd.DataFrame | None:
+    """The job's trace.csv as a table, or None when it is missing or unreadable."""
+    p = Path(job_path) / "trace.csv"
+    if not p.is_file():
+        return None
+    try:
+        return read_table(p)
+    except (OSError, ValueError, pd.errors.ParserError, pd.errors.EmptyDataError):
+        return None
+
+
+def _objective_facts(job: Job) -> dict:
+    prov, cfg = job.provenance, job.config
+    ocfg = cfg.get("objective") if isinstance(cfg.get("objective"), dict) else {}
+    name = (prov.get("objective") or job.choices.get("objective") or job.overrides.get("objective")
+            or "unknown")
+    dim = prov.get("dim")
+    if dim is None and job.summary is not None:
+        xs = [c for c in job.summary.columns if re.fullmatch(r"x\d+", c)]
+        dim = len(xs) or None
+    maximize = prov.get("maximize")
+    if maximize is None:
+        maximize = ocfg.get("maximize", str(job.overrides.get("objective.maximize", "")).lower() == "true")
+    steps = prov.get("steps")
+    if steps is None:
+        steps = (cfg.get("run") or {}).get("steps") if isinstance(cfg.get("run"), dict) else None
+    if steps is None and "run.steps" in job.overrides:
+        try:
+            steps = int(float(job.overrides["run.steps"]))
+        except ValueError:
+            steps = None
+    extra = tuple(sorted((k, v) for k, v in job.overrides.items()
+                         if k.startswith("objective.") and k not in ("objective.dim", "objective.maximize")))
+    return {"name": str(name), "dim": dim, "maximize": bool(maximize), "steps": steps,
+            "lr": prov.get("lr"), "extra": extra}
+
+
+def _problem_labels(facts: list[dict]) -> list[str]:
+    """Objective name, plus dimension / sense / variant only where the sweep needs them apart."""
+    ids = [(f["name"], f["dim"], f["maximize"], f["extra"]) for f in facts]
+    labels = []
+    for ident in ids:
+        name, dim, mx, extra = ident
+        same = {i for i in ids if i[0] == name}
+        lab = name
+        if len({i[1] for i in same}) > 1 and dim is not None:
+            lab += f" {dim}-D"
+        if len({i[2] for i in same}) > 1 and mx:
+            lab += " (max)"
+        labels.append(lab)
+    # still ambiguous (e.g. two expressions): number the variants
+    out = []
+    for lab, ident in zip(labels, ids):
+        variants = sorted({i for i, l2 in zip(ids, labels) if l2 == lab}, key=repr)
+        out.append(lab if len(variants) == 1 else f"{lab} #{variants.index(ident) + 1}")
+    return out
+
+
+@dataclass
+class Sweep:
+    """A loaded sweep: the jobs, the long start table and the names of its key columns."""
+
+    path: Path
+    jobs: list[Job]
+    table: pd.DataFrame          # sweep_summary.csv (+ internal columns starting with "_")
+    keys: list[str]              # override keys and in-job swept columns, in first-seen order
+    config_keys: list[str]       # keys that define a configuration (keys minus REPEAT_KEYS)
+    method_keys: list[str]       # configuration keys that are not about the objective
+    varying: list[str]           # method keys whose value differs somewhere in the sweep
+
+
+def load_sweep(sweep_dir) -> Sweep:
+    """Read every job folder of ``sweep_dir`` into a :class:`Sweep` (see module doc)."""
+    jobs = [load_job(p) for p in job_folders(sweep_dir)]
+    keys: list[str] = []
+    for job in jobs:
+        for k in list(job.overrides) + hparam_columns(job.summary.columns):
+            if k not in keys:
+                keys.append(k)
+    facts = [_objective_facts(j) for j in jobs]
+    labels = _problem_labels(facts)
+    frames = []
+    for job, fact, label in zip(jobs, facts, labels):
+        s = job.summary.copy()
+        for k in keys:
+            given = job.overrides.get(k, "")
+            if k in s.columns:
+                col = s[k].astype(object)
+                s[k] = col.where(col.notna() & (col.astype(str) != ""), given)
+            else:
+                s[k] = given
+        s.insert(0, "job", job.name)
+        s["problem"] = label
+        s["_maximize"] = fact["maximize"]
+        s["_budget1"] = float(fact["steps"]) if fact["steps"] is not None else np.nan
+        s["_prov_lr"] = float(fact["lr"]) if isinstance(fact["lr"], (int, float)) else np.nan
+        s["_dim"] = fact["dim"] if fact["dim"] is not None else np.nan
+        s["_failed_job"] = job.failed
+        frames.append(s)
+    table = pd.concat(frames, ignore_index=True, sort=False)
+    front = ["job"] + keys + ["problem"]
+    table = table[front + [c for c in table.columns if c not in front]]
+    for k in keys:
+        table[k] = table[k].fillna("").astype(str)
+    config_keys = [k for k in keys if k not in REPEAT_KEYS]
+    method_keys = [k for k in config_keys if k != "objective" and not k.startswith("objective.")]
+    varying = [k for k in method_keys if table[k].nunique(dropna=False) > 1]
+    return Sweep(Path(sweep_dir), jobs, table, keys, config_keys, method_keys, varying)

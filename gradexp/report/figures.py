@@ -1,0 +1,254 @@
+"""The report's figures (matplotlib, Agg backend, PNG). Each function reads only an Analysis."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from gradexp.report import metrics as M
+
+MAX_CURVES = 12  # curves per figure; the best-ranked configurations are drawn
+
+
+def _plt():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def budget_text(a, prob) -> str:
+    """``'200 steps × 9 starts'`` for a problem (``'varies'`` parts when configurations differ)."""
+    cfgs = a.configs[a.configs["problem"] == prob]["_cfg"]
+    s = a.starts[a.starts["_cfg"].isin(cfgs)]
+    if s.empty:
+        return "no starts"
+    per = s.groupby("_cfg").agg(n=("start", "size"), b=("_budget1", "max"))
+    steps = per["b"].unique()
+    n = per["n"].unique()
+    st = f"{steps[0]:g} steps" if len(steps) == 1 else "varying steps"
+    ns = f"{n[0]} starts" if len(n) == 1 else f"{n.min()}–{n.max()} starts"
+    return f"{st} × {ns}"
+
+
+def _order(a, prob, with_starts=False):
+    order = a.problems[prob].get("order", [])
+    if with_starts:
+        have = set(a.starts["_cfg"])
+        order = [c for c in order if c in have]
+    return order[:MAX_CURVES]
+
+
+def _labels(a):
+    return dict(zip(a.configs["_cfg"], a.configs["label"]))
+
+
+def _colors(n):
+    plt = _plt()
+    cmap = plt.get_cmap("tab10" if n <= 10 else "tab20")
+    return [cmap(i % cmap.N) for i in range(n)]
+
+
+def _legend(ax, **kw):
+    if ax.get_legend_handles_labels()[0]:
+        ax.legend(**kw)
+
+
+def _save(fig, path):
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    _plt().close(fig)
+
+
+def ecdf_figure(a, prob, path) -> None:
+    """Runtime ECDF: fraction of (start, target) pairs reached against steps, per configuration."""
+    plt = _plt()
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    lab = _labels(a)
+    order = _order(a, prob)
+    top = 1.0
+    for cfg, col in zip(order, _colors(len(order))):
+        s = a.starts[a.starts["_cfg"] == cfg]
+        rt = np.concatenate([np.where(s[f"ok_{t}"], s[f"cost_{t}"], np.inf) for t in M.TARGET_LABELS]) \
+            if len(s) else np.array([])
+        budget = float(s["_budget1"].max()) if len(s) else 1.0
+        top = max(top, budget)
+        xs = np.unique(np.concatenate([[1.0], np.maximum(rt[np.isfinite(rt)], 1.0), [max(budget, 1.0)]]))
+        ax.step(xs, M.ecdf(np.maximum(rt, 1.0), xs), where="post", color=col, label=lab[cfg])
+        ax.plot([xs[-1]], [M.ecdf(np.maximum(rt, 1.0), [xs[-1]])[0]], "x", color=col)
+    ax.set_xscale("log")
+    ax.set_xlim(1, top * 1.2)
+    ax.set_ylim(-0.02, 1.02)
+    ax.set_xlabel("optimizer steps (runtime 0 drawn at 1)")
+    ax.set_ylabel("fraction of (start, target) pairs reached")
+    approx = " (runtimes from logged steps)" if a.problems[prob]["f_star_source"] != "known" else ""
+    ax.set_title(f"{prob}: runtime ECDF, Δf ∈ {{1e1..1e-7}}{approx}\nbudget {budget_text(a, prob)}",
+                 fontsize=10)
+    ax.grid(True, which="both", alpha=0.3)
+    _legend(ax, fontsize=7, loc="best")
+    _save(fig, path)
+
+
+def has_lr_variation(a, prob) -> bool:
+    """True when the learning rate takes more than one value among the problem's configurations."""
+    s = a.starts[a.starts["problem"] == prob]
+    return s["_lr"].dropna().nunique() > 1
+
+
+def lr_figure(a, prob, path, family_keys) -> None:
+    """Median final f − f* (IQR band) against learning rate, one line per optimizer family."""
+    plt = _plt()
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    s = a.starts[a.starts["problem"] == prob]
+    fams = s.groupby(family_keys, sort=False) if family_keys else [("all", s)]
+    fams = list(fams)
+    finite = s["gap"][np.isfinite(s["gap"])]
+    ceil = float(finite.max()) * 10 if len(finite) else 1.0
+    for (name, sub), col in zip(fams, _colors(len(fams))):
+        name = name if isinstance(name, tuple) else (name,)
+        label = ", ".join(f"{k}={v}" for k, v in zip(family_keys, name)) or "all"
+        pts = []
+        for lr, g in sub.groupby("_lr"):
+            gap = g["gap"].to_numpy(float)
+            pts.append((lr, M.quantile(gap, 0.5), M.quantile(gap, 0.25), M.quantile(gap, 0.75)))
+        if not pts:
+            continue
+        lr, med, q1, q3 = (np.array(v) for v in zip(*pts))
+        clip = lambda v: np.minimum(v, ceil)  # noqa: E731  (inf drawn at the top edge)
+        ax.plot(lr, clip(med), "o-", color=col, label=label)
+        ax.fill_between(lr, clip(q1), clip(q3), color=col, alpha=0.2)
+        bad = ~np.isfinite(med)
+        ax.plot(lr[bad], np.full(bad.sum(), ceil), "x", color=col, ms=9)
+        i = int(np.argmin(np.where(np.isfinite(med), med, np.inf))) if np.isfinite(med).any() else None
+        if i is not None:
+            ax.plot([lr[i]], [med[i]], "*", color=col, ms=16, mec="k")
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlabel("learning rate")
+    ax.set_ylabel(f"final f − f* (median, IQR band; floor {M.EPS:g})")
+    ax.set_title(f"{prob}: learning-rate sensitivity (★ best, × diverged/inf)\nbudget {budget_text(a, prob)}",
+                 fontsize=10)
+    ax.grid(True, which="both", alpha=0.3)
+    _legend(ax, fontsize=8)
+    _save(fig, path)
+
+
+def _start_curves(a, cfg):
+    """(steps, log10 gap) per start of a configuration, from trace.csv."""
+    from gradexp.report.analysis import start_traces
+
+    out = []
+    for _, row, g in start_traces(a.starts[a.starts["_cfg"] == cfg], a.traces):
+        f = g["f"].to_numpy(float)
+        gap = (row["_f_star"] - f) if row["_maximize"] else (f - row["_f_star"])
+        lg = np.log10(np.maximum(np.where(np.isfinite(gap), gap, np.inf), M.EPS))
+        if row["status"] in ("diverged", "error"):
+            lg[-1] = np.inf
+        out.append((g["step"].to_numpy(float), lg))
+    return out
+
+
+def convergence_figure(a, prob, path) -> None:
+    """Median f − f* against step with an IQR band, per configuration (trace.csv, interpolated)."""
+    plt = _plt()
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    lab = _labels(a)
+    order = _order(a, prob, with_starts=True)
+    for cfg, col in zip(order, _colors(len(order))):
+        curves = _start_curves(a, cfg)
+        if not curves:
+            continue
+        common = np.unique(np.concatenate([c[0] for c in curves]))
+        if common.size > 300:
+            common = np.unique(np.concatenate([[common[0], common[-1]],
+                                               common[np.linspace(0, common.size - 1, 300).astype(int)]]))
+        big = 400.0  # log10 stand-in for inf during interpolation
+        vals = np.array([np.interp(common, st, np.where(np.isfinite(lg), lg, big), right=min(lg[-1], big))
+                         for st, lg in curves])
+        vals[vals >= big - 1e-9] = np.inf
+        q = np.array([[M.quantile(vals[:, j], p) for j in range(vals.shape[1])] for p in (0.25, 0.5, 0.75)])
+        y = np.where(np.isfinite(q), 10.0 ** np.minimum(q, 300), np.nan)
+        ax.plot(common, y[1], color=col, label=lab[cfg])
+        ax.fill_between(common, y[0], y[2], color=col, alpha=0.15)
+    ax.set_xscale("symlog", linthresh=1)
+    ax.set_yscale("log")
+    ax.set_xlabel("step")
+    ax.set_ylabel("f − f* (median over starts, IQR band)")
+    approx = "best f seen used as f*; " if a.problems[prob]["f_star_source"] != "known" else ""
+    ax.set_title(f"{prob}: convergence ({approx}budget {budget_text(a, prob)})", fontsize=10)
+    ax.grid(True, which="both", alpha=0.3)
+    _legend(ax, fontsize=7)
+    _save(fig, path)
+
+
+def has_basins(a, prob) -> bool:
+    """A basin map is drawn for 2-D objectives whose starts reached at least two known optima."""
+    s = a.starts[a.starts["problem"] == prob]
+    if not {"start_x0", "start_x1", "minimum"} <= set(s.columns) or "start_x2" in s and s["start_x2"].notna().any():
+        return False
+    return s["minimum"].dropna().nunique() >= 2
+
+
+def basin_figure(a, prob, path) -> None:
+    """Start positions coloured by the known optimum reached, one panel per configuration."""
+    plt = _plt()
+    lab = _labels(a)
+    order = _order(a, prob, with_starts=True)
+    n = max(len(order), 1)
+    ncol = min(n, 4)
+    nrow = -(-n // ncol)
+    fig, axes = plt.subplots(nrow, ncol, figsize=(3.2 * ncol, 3.0 * nrow + 0.6), squeeze=False)
+    s_all = a.starts[a.starts["problem"] == prob]
+    minima = sorted(int(m) for m in s_all["minimum"].dropna().unique())
+    cmap = plt.get_cmap("tab10")
+    for ax, cfg in zip(axes.ravel(), order):
+        s = s_all[s_all["_cfg"] == cfg]
+        failed = s["status"].isin(["diverged", "error"])
+        none = s["minimum"].isna() & ~failed
+        ax.scatter(s.loc[none, "start_x0"], s.loc[none, "start_x1"], c="lightgrey", s=14, label="none")
+        ax.scatter(s.loc[failed, "start_x0"], s.loc[failed, "start_x1"], c="black", marker="x", s=14,
+                   label="diverged")
+        for m in minima:
+            sel = (s["minimum"] == m) & ~failed
+            ax.scatter(s.loc[sel, "start_x0"], s.loc[sel, "start_x1"], color=cmap(m % 10), s=14,
+                       label=f"minimum {m}")
+        ax.set_title(lab[cfg], fontsize=8)
+        ax.set_xlabel("start x0", fontsize=8)
+        ax.set_ylabel("start x1", fontsize=8)
+        ax.tick_params(labelsize=7)
+    for ax in axes.ravel()[len(order):]:
+        ax.axis("off")
+    handles = [plt.Line2D([], [], ls="", marker="o", color=cmap(m % 10)) for m in minima]
+    handles += [plt.Line2D([], [], ls="", marker="o", color="lightgrey"),
+                plt.Line2D([], [], ls="", marker="x", color="black")]
+    fig.legend(handles, [f"minimum {m}" for m in minima] + ["none", "diverged/error"], loc="lower center",
+               ncol=min(len(handles), 6), fontsize=8)
+    fig.suptitle(f"{prob}: which minimum each start reached (budget {budget_text(a, prob)})", fontsize=10)
+    fig.tight_layout(rect=(0, 0.06, 1, 1))
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+
+
+def profile_figure(a, path) -> None:
+    """Dolan–Moré performance profile of the method configurations over (objective × start) problems."""
+    plt = _plt()
+    p = a.profile
+    ratios = M.performance_ratios(p["costs"])
+    finite = ratios[np.isfinite(ratios)]
+    hi = max(float(finite.max()) * 2 if finite.size else 2.0, 2.0)
+    taus = np.unique(np.concatenate([[1.0], finite, [hi]]))
+    rho = M.performance_profile(p["costs"], taus)
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    best = np.argsort(-rho[0], kind="stable")[:MAX_CURVES]
+    for j, col in zip(best, _colors(len(best))):
+        ax.step(taus, rho[:, j], where="post", color=col, label=p["solvers"][j])
+    ax.set_xscale("log", base=2)
+    ax.set_ylim(-0.02, 1.02)
+    ax.set_xlabel("τ (cost within a factor τ of the best configuration)")
+    ax.set_ylabel("fraction of problems")
+    ax.set_title(f"Performance profile over {len(p['problems'])} (objective, start) problems\n"
+                 "cost = 1 + steps to the tightest target any configuration reached", fontsize=10)
+    ax.grid(True, which="both", alpha=0.3)
+    _legend(ax, fontsize=7)
+    _save(fig, path)

@@ -1,0 +1,185 @@
+"""report.md: the sweep's answer first (best configuration per objective), then the evidence."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from gradexp.report import metrics as M
+
+
+def fmt(v, digits: int = 3) -> str:
+    """Short number: ``∞`` for inf, ``–`` for NaN, else ``%.{digits}g``."""
+    if v is None or (isinstance(v, float) and math.isnan(v)):
+        return "–"
+    if isinstance(v, float) and math.isinf(v):
+        return "∞" if v > 0 else "−∞"
+    return f"{v:.{digits}g}"
+
+
+def _cell(v) -> str:
+    return str(v).replace("|", "\\|").replace("\n", " ")
+
+
+def _values(series) -> str:
+    vals = list(dict.fromkeys(v for v in series.astype(str) if v != ""))
+    return ", ".join(f"`{v}`" for v in vals) or "(default)"
+
+
+def header(a, done, failed) -> list[str]:
+    """Title and the sweep's facts: what was swept, objectives, budget, jobs."""
+    sw, t = a.sweep, a.sweep.table
+    lines = [f"# Sweep report: {sw.path.resolve().name}", "",
+             "Built only from the CSV/JSON/YAML files in this folder (`python -m gradexp.report "
+             "<this folder>` rebuilds it); nothing was rerun.", ""]
+    swept = [k for k in sw.keys if t[k].nunique() > 1]
+    fixed = [k for k in sw.keys if k not in swept]
+    lines.append("- **Swept:** " + ("; ".join(f"`{k}` ∈ {{{_values(t[k])}}}" for k in swept) or "nothing (one "
+                                     "configuration)"))
+    if fixed:
+        lines.append("- **Fixed:** " + ", ".join(f"`{k}={t[k].iloc[0]}`" for k in fixed))
+    rep = [k for k in sw.keys if k not in sw.config_keys]
+    if rep:
+        lines.append("- **Pooled as repetitions:** " + ", ".join(f"`{k}`" for k in rep)
+                     + " (their starts count together)")
+    objs = []
+    for prob, p in a.problems.items():
+        dim = "" if p["dim"] is None or (isinstance(p["dim"], float) and math.isnan(p["dim"])) else f"{int(p['dim'])}-D, "
+        sense = "maximize, " if p["maximize"] else ""
+        src = {"known": "known", "best seen": "unknown: best f seen in the sweep used, runtimes approximate",
+               "none": "no results"}[p["f_star_source"]]
+        objs.append(f"{prob} ({dim}{sense}f* = {fmt(p['f_star'], 6)}, {src})")
+    lines.append("- **Objectives:** " + "; ".join(objs))
+    from gradexp.report.figures import budget_text
+
+    lines.append("- **Budget per configuration:** " + "; ".join(f"{prob}: {budget_text(a, prob)}"
+                                                                for prob in a.problems))
+    s = a.starts
+    lines.append(f"- **Jobs:** {done + failed} ({done} done, {failed} failed); starts: {len(s)}, "
+                 f"diverged: {int((s['status'] == 'diverged').sum())}, "
+                 f"errored: {int((s['status'] == 'error').sum())}")
+    lines.append("- **Targets** Δf ∈ {" + ", ".join(M.TARGET_LABELS) + "}; a cell reads *aRT (successes/starts)*, "
+                 "aRT in optimizer steps, **bold** = best aRT for that target, ∞ = never reached.")
+    lines.append("")
+    bad = [j for j in sw.jobs if j.failed]
+    if bad:
+        lines += ["### Failed jobs", "", "| job | overrides | message |", "|---|---|---|"]
+        for j in bad:
+            ov = " ".join(f"{k}={v}" for k, v in j.overrides.items())
+            lines.append(f"| {j.name} | `{_cell(ov)}` | {_cell(j.message)} |")
+        lines.append("")
+    return lines
+
+
+def problem_section(a, prob, figs) -> list[str]:
+    """Best-configuration line, the per-configuration table and the figures of one objective."""
+    p = a.problems[prob]
+    cfg_lab = dict(zip(a.configs["_cfg"], a.configs["label"]))
+    m = a.metrics[a.metrics["problem"] == prob]
+    lines = [f"## {prob}", ""]
+    order = p.get("order", [])
+    if order:
+        best = order[0]
+        t = p.get("decisive_target")
+        mb = m[m["_cfg"] == best]
+        if t is not None:
+            r = mb[np.isclose(mb["target"], t)].iloc[0]
+            why = (f"aRT {fmt(r['aRT'])} steps to Δf = {M.target_label(t)} "
+                   f"({int(r['successes'])}/{int(r['starts'])} starts)")
+        else:
+            why = "no configuration reached Δf = 1e1; ranked by median final f − f*"
+        gm = mb["gap_median"].iloc[0] if len(mb) else float("nan")
+        lines += [f"**Best configuration:** `{cfg_lab[best]}` — {why}, median final f − f* {fmt(gm)}.", ""]
+    head = ["#", "configuration"] + [f"Δf={lab}" for lab in M.TARGET_LABELS] + \
+        ["final f − f*: median [Q1, Q3]", "diverged", "job"]
+    lines += ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    best_art = {lab: m.loc[np.isclose(m["target"], t), "aRT"].min() for t, lab in zip(M.TARGETS, M.TARGET_LABELS)}
+    for rank, cfg in enumerate(order, 1):
+        mc = m[m["_cfg"] == cfg]
+        cells = [str(rank), f"`{_cell(cfg_lab[cfg])}`"]
+        for t, lab in zip(M.TARGETS, M.TARGET_LABELS):
+            r = mc[np.isclose(mc["target"], t)].iloc[0]
+            art = fmt(r["aRT"])
+            if math.isfinite(r["aRT"]) and r["aRT"] == best_art[lab]:
+                art = f"**{art}**"
+            cells.append(f"{art} ({int(r['successes'])}/{int(r['starts'])})")
+        r = mc.iloc[0]
+        cells += [f"{fmt(r['gap_median'])} [{fmt(r['gap_q1'])}, {fmt(r['gap_q3'])}]", str(int(r["diverged"])),
+                  _cell(r["job"])]
+        lines.append("| " + " | ".join(cells) + " |")
+    lines.append("")
+    if p["f_star_source"] == "best seen":
+        lines += ["*f\\* is unknown for this objective: the best f seen in the sweep stands in for it, and "
+                  "runtimes are the first **logged** step reaching each target (trace.csv), so they are "
+                  "approximate (upper bounds).*", ""]
+    captions = {"ecdf": "Runtime ECDF", "lr": "Learning-rate sensitivity", "convergence": "Convergence",
+                "basins": "Basins of attraction"}
+    for kind, name in figs.get(prob, []):
+        lines += [f"![{captions[kind]}: {prob}]({name})", ""]
+    return lines
+
+
+def holdout_section(a) -> list[str]:
+    """Tuning/held-out table: best setting per optimizer family chosen on tuning starts."""
+    h = a.holdout
+    if h is None or h.empty:
+        return []
+    lines = ["## Held-out check", "",
+             f"Starts are split by index (held out when frac((i+1)·0.618…) < {a.holdout_fraction:g}); the best "
+             "configuration of each optimizer family is chosen on the tuning starts and scored on the held-out "
+             "ones, at the tightest target it reached in tuning.", "",
+             "| objective | family | chosen on tuning | Δf | tuning aRT | held-out aRT | held-out success | "
+             "held-out median f − f* | best on held-out |", "|---|---|---|---|---|---|---|---|---|"]
+    for _, r in h.iterrows():
+        t = "–" if r["target"] is None or (isinstance(r["target"], float) and math.isnan(r["target"])) \
+            else M.target_label(r["target"])
+        lines.append(f"| {r['problem']} | `{_cell(r['family'])}` | `{_cell(r['chosen'])}` | {t} | "
+                     f"{fmt(r['tuning_aRT'])} ({r['tuning_starts']} starts) | {fmt(r['heldout_aRT'])} "
+                     f"({r['heldout_starts']} starts) | {fmt(r['heldout_success_rate'])} | "
+                     f"{fmt(r['heldout_gap_median'])} | `{_cell(r['heldout_best'])}` |")
+    return lines + [""]
+
+
+def profile_section(a, fig_name) -> list[str]:
+    """The performance profile figure and how its costs are defined."""
+    if a.profile is None or fig_name is None:
+        return []
+    k = a.profile["kinds"]
+    return ["## Ranking across objectives and starts", "",
+            f"Dolan–Moré performance profile over {len(a.profile['problems'])} problems (objective × start). "
+            "Cost of a configuration on a problem = 1 + its runtime to the tightest target Δf that *any* "
+            "configuration reached on that problem (∞ if it did not reach it); "
+            f"on problems where no target was reached ({k['gap']} of them) the cost is the final f − f*. "
+            "A curve's value at τ = 1 is the fraction of problems on which that configuration was best.", "",
+            f"![Performance profile]({fig_name})", ""]
+
+
+NOTES = [
+    "## Definitions", "",
+    "- **Runtime** of a start for a target Δf: the first step at which f ≤ f* + Δf (f ≥ f* − Δf when "
+    "maximizing), taken exactly from summary.csv `rt_<Δf>` when f* is known.",
+    "- An unsuccessful start costs every step it ran — diverged starts included; a start that errored "
+    "before running (no steps) costs the full budget `run.steps`. A job that failed before it had starts "
+    "adds no starts (it is listed under failed jobs).",
+    "- **aRT** (average runtime, COCO) = sum of the costs of all starts / number of successful starts; ∞ "
+    "when none succeeded.",
+    "- **Final f − f\\***: floored at 1e-12; diverged and errored starts count as ∞ (never dropped).",
+    "- **Order** within an objective: aRT at the tightest target any configuration reached, then median "
+    "final f − f*, then success rate.",
+    "- **Runtime ECDF**: fraction of all (start, target) pairs whose runtime is ≤ the number of steps on "
+    "the x axis; × marks the end of the budget.",
+    "- Starts of runs that differ only in `seed` are pooled into one configuration.", "",
+]
+
+
+def render(a, done, failed, figs, profile_name) -> str:
+    """The whole report.md text."""
+    lines = header(a, done, failed)
+    order = sorted(a.problems)
+    for prob in order:
+        lines += problem_section(a, prob, figs)
+    lines += holdout_section(a)
+    lines += profile_section(a, profile_name)
+    lines += NOTES
+    return "\n".join(lines).rstrip() + "\n"
