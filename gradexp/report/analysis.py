@@ -80,6 +80,8 @@ def analyse(sweep: Sweep, holdout: float = 0.0) -> Analysis:
     codes = {v: i for i, v in enumerate(dict.fromkeys(ident))}
     table = table.assign(_cfg=ident.map(codes).astype(int))
     starts = table[table["start"].notna()].copy()
+    # a start's position within its configuration (with run.hparams a job numbers starts across groups)
+    starts["_pos"] = starts.groupby(["job", "_cfg"], sort=False).cumcount()
     for c in ("status", "message"):
         if c not in starts:
             starts[c] = ""
@@ -173,7 +175,7 @@ def group_keys(sweep: Sweep) -> list[str]:
 
 def _holdout(a: Analysis, fraction: float) -> pd.DataFrame:
     """Best configuration per optimizer family chosen on tuning starts, scored on held-out ones."""
-    starts = a.starts.assign(_held=M.holdout_mask(a.starts["start"].to_numpy(float), fraction))
+    starts = a.starts.assign(_held=M.holdout_mask(a.starts["_pos"].to_numpy(float), fraction))
     gk = group_keys(a.sweep)
     rows = []
     for prob, cfgs in a.configs.groupby("problem", sort=False):
@@ -225,7 +227,7 @@ def _profile(a: Analysis) -> dict | None:
     if solver_keys:
         lab = s[solver_keys].apply(lambda r: ", ".join(f"{k}={v}" for k, v in r.items() if v != ""), axis=1)
     rep = [k for k in a.sweep.keys if k not in a.sweep.config_keys]
-    pid = s[["problem"] + rep].astype(str).agg("/".join, axis=1) + "/" + s["start"].astype(int).astype(str)
+    pid = s[["problem"] + rep].astype(str).agg("/".join, axis=1) + "/" + s["_pos"].astype(str)
     solvers = list(dict.fromkeys(lab))
     probs = list(dict.fromkeys(pid))
     costs = np.full((len(probs), len(solvers)), np.inf)

@@ -40,6 +40,14 @@ class Job:
     message: str = ""
 
 
+def column_name(key: str) -> str:
+    """Column of an override key in sweep_summary.csv: the key itself, or ``override.<key>`` when the
+    key is also the name of a runner column (``start=grid`` picks the start group, ``start`` is the
+    start index)."""
+    return f"override.{key}" if key in _STANDARD or _GENERATED.match(key) or key in ("step", "f", "job",
+                                                                                     "problem") else key
+
+
 def parse_override(text: str):
     """``'+optimizer.lr=0.1'`` -> ``('optimizer.lr', '0.1')``; None for deletions and hydra keys."""
     s = str(text).strip()
@@ -102,7 +110,7 @@ def load_job(path: Path) -> Job:
     for item in _yaml(path / ".hydra" / "overrides.yaml") or []:
         kv = parse_override(item)
         if kv:
-            job.overrides[kv[0]] = kv[1]
+            job.overrides[column_name(kv[0])] = kv[1]
     hydra_cfg = _yaml(path / ".hydra" / "hydra.yaml") or {}
     job.choices = ((hydra_cfg.get("hydra") or {}).get("runtime") or {}).get("choices") or {}
     job.config = _yaml(path / ".hydra" / "config.yaml") or {}
@@ -195,7 +203,7 @@ class Sweep:
     path: Path
     jobs: list[Job]
     table: pd.DataFrame          # sweep_summary.csv (+ internal columns starting with "_")
-    keys: list[str]              # override keys and in-job swept columns, in first-seen order
+    keys: list[str]              # override keys (see column_name) and in-job swept columns, first seen first
     config_keys: list[str]       # keys that define a configuration (keys minus REPEAT_KEYS)
     method_keys: list[str]       # configuration keys that are not about the objective
     varying: list[str]           # method keys whose value differs somewhere in the sweep

@@ -160,7 +160,7 @@ NOTES = [
     "- **Runtime** of a start for a target Δf: the first step at which f ≤ f* + Δf (f ≥ f* − Δf when "
     "maximizing), taken exactly from summary.csv `rt_<Δf>` when f* is known.",
     "- An unsuccessful start costs every step it ran — diverged starts included; a start that errored "
-    "before running (no steps) costs the full budget `run.steps`. A job that failed before it had starts "
+    "or was interrupted before running (no steps) costs the full budget `run.steps`. A job that failed before it had starts "
     "adds no starts (it is listed under failed jobs).",
     "- **aRT** (average runtime, COCO) = sum of the costs of all starts / number of successful starts; ∞ "
     "when none succeeded.",

@@ -4,8 +4,8 @@ Everything here is a plain function of numbers or small DataFrames; nothing read
 
 * A start's *runtime* for a target Δf is the first step at which f ≤ f* + Δf (f ≥ f* − Δf when
   maximizing). A start that never reaches the target costs every step it ran (diverged starts
-  included); a start that errored without running (``steps`` empty or 0) costs the full budget
-  ``run.steps``.
+  included); a start that errored or was interrupted without running (``steps`` empty or 0)
+  costs the full budget ``run.steps``.
 * aRT (average runtime, COCO) = (sum of the costs of all starts) / (number of successes);
   ``inf`` when no start succeeded.
 * The runtime ECDF (COCO) is the fraction of (start, target) pairs whose runtime is ≤ a budget.
@@ -61,15 +61,15 @@ def start_costs(rt, steps, status, budget) -> tuple[np.ndarray, np.ndarray]:
     """Cost and success of each start for one target.
 
     ``rt``: first step reaching the target (NaN when never reached); ``steps``: steps the start
-    ran; ``status``: its status string; ``budget``: ``run.steps`` of its job (used for an
-    ``error`` start with no steps). Returns ``(cost, success)`` arrays.
+    ran; ``status``: its status string; ``budget``: ``run.steps`` of its job (the cost of an
+    ``error`` or ``interrupted`` start that ran no steps). Returns ``(cost, success)`` arrays.
     """
     rt = np.asarray(rt, dtype=float)
     steps = np.asarray(steps, dtype=float)
     status = np.asarray(status, dtype=object)
     budget = np.broadcast_to(np.asarray(budget, dtype=float), rt.shape)
     success = np.isfinite(rt)
-    no_steps = ~np.isfinite(steps) | ((steps <= 0) & (status == "error"))
+    no_steps = ~np.isfinite(steps) | ((steps <= 0) & np.isin(status, ["error", "interrupted"]))
     ran = np.where(no_steps, budget, steps)
     ran = np.where(np.isfinite(ran), ran, 0.0)
     return np.where(success, rt, ran), success
