@@ -188,7 +188,13 @@ class _Progress:
 
 def _loop(problem, x0, make_opt, make_sched, groups_of_rows, st: Settings, log_steps, maximize, f_opt,
           printer=None, stop_flag=None, progress=None, noise_gen=None, printer_tensors=False) -> Result:
-    """Run the optimisation of the rows ``x0 [M, d]`` (split into param groups) for ``st.steps``."""
+    """Run the optimisation of the rows ``x0 [M, d]`` (split into param groups) for ``st.steps``.
+
+    Each iteration k evaluates f and its gradient at x_k, records what is due, then steps to
+    x_{k+1}. Bookkeeping is event-driven: a few whole-tensor reductions per step tell whether
+    anything happened (a start left the bounds, met a stopping rule or reached a target); only
+    then are the per-row updates done. Stopped starts are frozen at the point where they stopped.
+    """
     sense = -1.0 if maximize else 1.0
     steps = st.steps
     params = [x0[rows].clone().requires_grad_(True) for rows in groups_of_rows]
@@ -206,12 +212,16 @@ def _loop(problem, x0, make_opt, make_sched, groups_of_rows, st: Settings, log_s
     center = torch.tensor([(lo + hi) / 2 for lo, hi in zip(problem.lower, problem.upper)], dtype=torch.float32, device=dev)
     width = max(hi - lo for lo, hi in zip(problem.lower, problem.upper))
     radius = min(width / 2 + st.diverge_factor * width, FLT_MAX)
-    thresholds = None
+    x_lo = min(problem.lower) - (radius - width / 2)
+    x_hi = max(problem.upper) + (radius - width / 2)
+    hits = thresholds = thr_next = None
     if f_opt is not None:
         thresholds = torch.tensor([sense * f_opt + t for t in TARGETS], dtype=torch.float32, device=dev)
+        thr_ext = torch.cat([thresholds, torch.tensor([-math.inf], device=dev)])
         hits = torch.full((M, len(TARGETS)), -1, dtype=torch.long, device=dev)
-    lr_hist = None
-    frozen_possible = True
+        thr_next = thresholds[0].expand(M).clone()
+    need_gn_each_step = st.grad_tol > 0 or st.clip_grad_norm is not None
+    any_stopped = False
     res = Result()
     log_iter = iter(log_steps)
     next_log = next(log_iter, None)
@@ -221,7 +231,7 @@ def _loop(problem, x0, make_opt, make_sched, groups_of_rows, st: Settings, log_s
         return [float(g["lr"]) if "lr" in g else math.nan for g in opt.param_groups]
 
     lr_now = current_lrs()
-    lr_at_stop = torch.tensor([lr_now[g] for g in group_of_row.tolist()], dtype=torch.float64)
+    lr_hist = [] if sched is not None else None
     k = 0
     for k in range(steps + 1):
         X = params[0] if len(params) == 1 else torch.cat(params)
@@ -229,47 +239,47 @@ def _loop(problem, x0, make_opt, make_sched, groups_of_rows, st: Settings, log_s
         fs = f if sense > 0 else -f
         grads = torch.autograd.grad(fs.sum(), params)
         g = grads[0] if len(grads) == 1 else torch.cat(grads)
-        gn = torch.linalg.vector_norm(g, dim=-1)
-        Xd = X.detach()
-        fd = f.detach()
-        fsd = fs.detach()
+        Xd, fd, fsd = X.detach(), f.detach(), fs.detach()
+        last = k == steps
+        gn = torch.linalg.vector_norm(g, dim=-1) if (need_gn_each_step or last or k == next_log) else None
 
-        # --- per-start bookkeeping, all on the device ---
-        ok = (Xd - center).abs().amax(-1) <= radius
-        ok &= fsd.abs() <= FLT_MAX
-        done = ~ok
+        # --- events: cheap whole-tensor tests, per-row work only when something happened ---
+        probe = torch.stack([fsd.sum(), Xd.min(), Xd.max()]).tolist()
+        done = None
+        if not (math.isfinite(probe[0]) and probe[1] >= x_lo and probe[2] <= x_hi):
+            done = ~(((Xd - center).abs().amax(-1) <= radius) & (fsd.abs() <= FLT_MAX))
         conv = None
         if st.grad_tol > 0:
             conv = gn <= st.grad_tol
         if st.f_target is not None:
             hit = fsd <= sense * st.f_target
             conv = hit if conv is None else conv | hit
-        if k == steps:
-            newly = active
-        else:
-            newly = active & (done if conv is None else (done | conv))
-        if k == steps:
-            code = torch.full_like(status, MAX_STEPS)
-            if conv is not None:
-                code = torch.where(conv, torch.full_like(status, CONVERGED), code)
-            code = torch.where(done, torch.full_like(status, DIVERGED), code)
-        else:
-            code = torch.full_like(status, CONVERGED)
-            code = torch.where(done, torch.full_like(status, DIVERGED), code)
-        status = torch.where(newly, code, status)
-        stop = torch.where(newly, torch.full_like(stop, k), stop)
-        active = active & ~newly
-        f_best = torch.minimum(f_best, torch.where(ok, fsd, f_best))
-        if thresholds is not None:
+        stopping = done if conv is None else (conv if done is None else done | conv)
+        if last or stopping is not None:
+            newly = active.clone() if last else active & stopping
+            if last or bool(newly.any()):
+                code = torch.full_like(status, MAX_STEPS if last else CONVERGED)
+                if conv is not None:
+                    code.masked_fill_(conv, CONVERGED)
+                if done is not None:
+                    code.masked_fill_(done, DIVERGED)
+                status = torch.where(newly, code, status)
+                stop.masked_fill_(newly, k)
+                active &= ~newly
+                any_stopped = True
+        torch.fmin(f_best, fsd, out=f_best)
+        if thresholds is not None and bool((fsd <= thr_next).any()):
             reach = (fsd[:, None] <= thresholds) & (hits < 0)
-            hits = torch.where(reach, torch.full_like(hits, k), hits)
+            hits.masked_fill_(reach, k)
+            unreached = torch.cat([hits < 0, torch.ones(M, 1, dtype=torch.bool, device=dev)], dim=1)
+            thr_next = thr_ext[unreached.to(torch.int8).argmax(dim=1)]
         if lr_hist is not None:
             lr_hist.append(lr_now)
 
         if printer is not None:
             if k == 0 and printer_tensors:
                 printer.tensors(fd[0], g[0] * sense)  # f's own gradient, as f.backward() gives it
-            if printer.wants(k, k == steps):
+            if printer.wants(k, last):
                 printer.step(k, Xd, fd, grad_used)
         if k == next_log:
             res.log_steps.append(k)
@@ -278,16 +288,15 @@ def _loop(problem, x0, make_opt, make_sched, groups_of_rows, st: Settings, log_s
             res.log_g.append(gn.clone())
             res.log_lr.append(lr_now)
             next_log = next(log_iter, None)
-        if k == steps:
+        if last:
             break
         if stop_flag is not None and stop_flag.set:
             res.interrupted = True
             break
-        if k % SYNC_EVERY == SYNC_EVERY - 1:
-            if not bool(active.any()):
-                break
-            if progress is not None:
-                progress.update(k, active)
+        if any_stopped and not bool(active.any()):
+            break
+        if progress is not None and k % SYNC_EVERY == 0:
+            progress.update(k, active)
 
         # --- the optimizer step ---
         if st.clip_grad_norm is not None:
@@ -295,6 +304,7 @@ def _loop(problem, x0, make_opt, make_sched, groups_of_rows, st: Settings, log_s
             g = g * coef[:, None]
         if st.grad_noise > 0:
             g = g + st.grad_noise * torch.randn(g.shape, generator=noise_gen, dtype=g.dtype)
+        before = [p.detach().clone() for p in params] if any_stopped else None
         if needs_closure:
             def closure():
                 opt.zero_grad()
@@ -305,51 +315,43 @@ def _loop(problem, x0, make_opt, make_sched, groups_of_rows, st: Settings, log_s
                     for p in params:
                         torch.nn.utils.clip_grad_norm_([p], st.clip_grad_norm)
                 return loss
-            before = [p.detach().clone() for p in params]
             opt.step(closure)
         else:
-            offset = 0
-            for p in params:
-                n = p.shape[0]
-                p.grad = g[offset:offset + n] if len(params) > 1 else g
-                offset += n
-            before = [p.detach().clone() for p in params] if frozen_possible else None
+            if len(params) == 1:
+                params[0].grad = g
+            else:
+                for p, gp in zip(params, torch.split(g, [p.shape[0] for p in params])):
+                    p.grad = gp
             opt.step()
-        grad_used = torch.cat([p.grad for p in params]).detach().clone() if printer is not None else None
+        if printer is not None:
+            grad_used = torch.cat([p.grad for p in params]).detach().clone()
         if sched is not None:
             sched.step()
             lr_now = current_lrs()
-            if lr_hist is None:
-                lr_hist = []
-        # freeze the starts that have stopped: they keep the point where they stopped
-        with torch.no_grad():
-            offset = 0
-            for p, b in zip(params, before):
-                n = p.shape[0]
-                keep = active[offset:offset + n, None]
-                p.copy_(torch.where(keep, p, b))
-                offset += n
+        if before is not None:  # freeze the starts that have stopped where they stopped
+            with torch.no_grad():
+                offset = 0
+                for p, b in zip(params, before):
+                    n = p.shape[0]
+                    p.copy_(torch.where(active[offset:offset + n, None], p, b))
+                    offset += n
 
-    # --- collect the final state ---
-    res.x = torch.cat([p.detach() for p in params]).cpu()
-    if res.interrupted:
-        # starts still running stop here, with the state of the last evaluated step
-        status = torch.where(active, torch.full_like(status, INTERRUPTED), status)
-        stop = torch.where(active, torch.full_like(stop, k), stop)
-        res.x = Xd.cpu()
-    elif bool(active.any()):  # an early break cannot leave any running, but be safe
-        status = torch.where(active, torch.full_like(status, MAX_STEPS), status)
-        stop = torch.where(active, torch.full_like(stop, k), stop)
-    res.f, res.g = fd.cpu(), gn.detach().cpu()
+    # --- the final state: the last evaluated step (stopped starts are frozen there) ---
+    if gn is None:
+        gn = torch.linalg.vector_norm(g, dim=-1)
+    if res.interrupted or bool(active.any()):
+        code = INTERRUPTED if res.interrupted else MAX_STEPS
+        status = torch.where(active, torch.full_like(status, code), status)
+        stop.masked_fill_(active, k)
+    res.x, res.f, res.g = Xd.cpu(), fd.cpu(), gn.detach().cpu()
     res.status, res.stop = status.cpu(), stop.cpu()
     res.f_best = (f_best if sense > 0 else -f_best).cpu()
-    res.hits = hits.cpu() if thresholds is not None else None
+    res.hits = hits.cpu() if hits is not None else None
     if lr_hist:
-        per_group = torch.tensor(lr_hist, dtype=torch.float64)  # [steps+1, G]
-        idx = res.stop.clamp(max=per_group.shape[0] - 1)
-        res.lr_final = per_group[idx, group_of_row]
+        per_group = torch.tensor(lr_hist, dtype=torch.float64)  # [evaluated steps, G]
+        res.lr_final = per_group[res.stop.clamp(max=per_group.shape[0] - 1), group_of_row]
     else:
-        res.lr_final = lr_at_stop
+        res.lr_final = torch.tensor(lr_now, dtype=torch.float64)[group_of_row]
     return res
 
 
