@@ -1,0 +1,221 @@
+"""The runner against independent references: plain torch loops written here, closed forms."""
+
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from gradexp.runner import TARGETS, log_schedule, run, target_column
+from tests.conftest import compose
+
+ELEMENTWISE = ["sgd", "adam", "adamw", "adamax", "nadam", "radam", "rmsprop", "adagrad", "adadelta", "asgd", "rprop"]
+POINTS = "start.points=[[0,0],[1,-1],[-4,4],[3.5,-1.5],[-2.7,3.3]]"
+
+
+def himmelblau(x):
+    return (x[0] ** 2 + x[1] - 11) ** 2 + (x[0] + x[1] ** 2 - 7) ** 2
+
+
+def same_bits(a, b):
+    """Equal to the last bit, NaN where the other is NaN."""
+    a, b = np.asarray(a, dtype=np.float32), np.asarray(b, dtype=np.float32)
+    return a.shape == b.shape and np.array_equal(a.view(np.int32), b.view(np.int32)) or (
+        np.array_equal(np.isnan(a), np.isnan(b)) and np.array_equal(a[~np.isnan(a)], b[~np.isnan(b)]))
+
+
+@pytest.mark.parametrize("opt", ELEMENTWISE)
+def test_batched_equals_alone_bit_for_bit(opt):
+    """Every start of a batch ends exactly where it ends when run alone."""
+    extra = ["optimizer.momentum=0.9"] if opt in ("sgd", "rmsprop") else []
+    base = [f"optimizer={opt}", "objective=himmelblau", "run.steps=300", *extra]
+    _, together = run(compose(*base, "start=points", POINTS))
+    for i, row in together.iterrows():
+        x = f"start.x=[{row['start_x0']!r},{row['start_x1']!r}]"
+        _, alone = run(compose(*base, "start=point", x))
+        assert same_bits(alone[["x0", "x1"]].to_numpy()[0], row[["x0", "x1"]].to_numpy(dtype=np.float32)), (opt, i)
+        assert same_bits(alone["f_final"].to_numpy()[0], row["f_final"])
+
+
+@pytest.mark.parametrize("opt,cls,kw", [
+    ("sgd", torch.optim.SGD, dict(lr=0.01, momentum=0.9, nesterov=True)),
+    ("adam", torch.optim.Adam, dict()),
+    ("rmsprop", torch.optim.RMSprop, dict(lr=0.01)),
+])
+def test_matches_plain_torch_loop(opt, cls, kw):
+    """The runner's path equals the tutorial-style loop written here, step for step."""
+    steps = 200
+    overrides = [f"optimizer.{k}={v}" for k, v in kw.items()]
+    trace, summary = run(compose(f"optimizer={opt}", *overrides, "start=point", "start.x=[0,0]",
+                                 f"run.steps={steps}", "run.log.every=1"))
+    x = torch.tensor([0.0, 0.0], requires_grad=True)
+    o = cls([x], **kw)
+    fs, xs = [], []
+    for step in range(steps + 1):
+        if step:
+            o.zero_grad()
+            f.backward()
+            o.step()
+        f = himmelblau(x)
+        fs.append(f.item())
+        xs.append(x.detach().clone().numpy())
+    assert list(trace["step"]) == list(range(steps + 1))
+    assert same_bits(trace["f"].to_numpy(), np.array(fs))
+    assert same_bits(trace[["x0", "x1"]].to_numpy(), np.stack(xs))
+
+
+def test_lbfgs_per_start_equals_alone():
+    """LBFGS couples rows, so each start gets its own optimizer: each equals a plain loop alone."""
+    _, summary = run(compose("optimizer=lbfgs", "run.steps=5", "start=points", "start.points=[[0,0],[-4,4]]"))
+    for i, p in enumerate([[0.0, 0.0], [-4.0, 4.0]]):
+        x = torch.tensor(p, requires_grad=True)
+        o = torch.optim.LBFGS([x])
+
+        def closure():
+            o.zero_grad()
+            loss = himmelblau(x)
+            loss.backward()
+            return loss
+
+        for _ in range(5):
+            o.step(closure)
+        assert same_bits(summary.loc[i, ["x0", "x1"]].to_numpy(dtype=np.float32), x.detach().numpy())
+
+
+def test_maximize_finds_himmelblau_maximum():
+    _, s = run(compose("objective.maximize=true", "start=point", "start.x=[-0.5,-1]", "optimizer=sgd",
+                       "optimizer.lr=0.01", "run.steps=2000"))
+    assert s.loc[0, "x0"] == pytest.approx(-0.270845, abs=1e-4)
+    assert s.loc[0, "x1"] == pytest.approx(-0.923039, abs=1e-4)
+    assert s.loc[0, "f_final"] == pytest.approx(181.617, abs=1e-3)
+    assert s.loc[0, "minimum"] == 0  # the known maximum
+
+
+def test_exact_runtimes_and_best_f():
+    """rt_<Δf> is the first step with f <= f* + Δf, checked against a full plain-loop history."""
+    steps = 3000
+    _, s = run(compose("start=point", "start.x=[0,0]", f"run.steps={steps}"))
+    x = torch.tensor([0.0, 0.0], requires_grad=True)
+    o = torch.optim.Adam([x])
+    fs = []
+    for step in range(steps + 1):
+        if step:
+            o.zero_grad()
+            f.backward()
+            o.step()
+        f = himmelblau(x)
+        fs.append(f.item())
+    fs = np.array(fs, dtype=np.float32)
+    for t in TARGETS:
+        reached = np.flatnonzero(fs <= np.float32(0.0 + t))
+        got = s.loc[0, target_column(t)]
+        if len(reached):
+            assert got == reached[0], t
+        else:
+            assert pd.isna(got), t
+    assert s.loc[0, "f_best"] == fs.min()
+    assert s.loc[0, "f_start"] == 170.0
+
+
+def test_divergence_isolated_and_others_untouched():
+    """Starts that blow up are marked diverged and frozen; the others are bit-identical to a clean run."""
+    base = ["optimizer=sgd", "optimizer.lr=0.02", "run.steps=200"]
+    _, mixed = run(compose(*base, "start=points", "start.points=[[0,0],[1e4,1e4],[3.5,-1.5],[-1e4,2]]"))
+    _, clean = run(compose(*base, "start=points", "start.points=[[0,0],[3.5,-1.5]]"))
+    assert list(mixed["status"]) == ["max_steps", "diverged", "max_steps", "diverged"]
+    assert (mixed.loc[[1, 3], "steps"] < 200).all()
+    assert same_bits(mixed.loc[[0, 2], ["x0", "x1"]].to_numpy(dtype=np.float32),
+                     clean[["x0", "x1"]].to_numpy(dtype=np.float32))
+
+
+def test_grad_tol_stops_and_freezes_one_start():
+    """A start that converges stops there; its trace ends at its stop step; others go on."""
+    _, s = run(compose("start=points", "start.points=[[3,2],[0,0]]", "run.steps=500", "run.grad_tol=1e-3"))
+    assert s.loc[0, "status"] == "converged" and s.loc[0, "steps"] == 0
+    assert (s.loc[0, "x0"], s.loc[0, "x1"]) == (3.0, 2.0)
+    assert s.loc[1, "status"] == "max_steps" and s.loc[1, "steps"] == 500
+    t, _ = run(compose("start=points", "start.points=[[3,2],[0,0]]", "run.steps=500", "run.grad_tol=1e-3"))
+    assert t[t["start"] == 0]["step"].max() == 0
+    assert t[t["start"] == 1]["step"].max() == 500
+
+
+def test_f_target_stops():
+    _, s = run(compose("start=point", "start.x=[0,0]", "run.steps=20000", "run.f_target=1e-3"))
+    assert s.loc[0, "status"] == "converged"
+    assert s.loc[0, "f_final"] <= 1e-3
+    assert s.loc[0, "steps"] == s.loc[0, "rt_1e-3"]  # f* = 0 for Himmelblau
+
+
+def test_clip_is_per_start_like_clip_grad_norm_alone():
+    """Clipping uses each start's own norm: it equals torch's clip_grad_norm_ on that start alone."""
+    steps = 50
+    _, s = run(compose("optimizer=sgd", "optimizer.lr=0.01", "run.clip_grad_norm=1.0", f"run.steps={steps}",
+                       "start=points", "start.points=[[0,0],[0.1,0.1]]"))
+    for i, p in enumerate([[0.0, 0.0], [0.1, 0.1]]):
+        x = torch.tensor(p, requires_grad=True)
+        o = torch.optim.SGD([x], lr=0.01)
+        for _ in range(steps):
+            o.zero_grad()
+            himmelblau(x).backward()
+            torch.nn.utils.clip_grad_norm_([x], 1.0)
+            o.step()
+        assert same_bits(s.loc[i, ["x0", "x1"]].to_numpy(dtype=np.float32), x.detach().numpy())
+
+
+def test_schedule_steps_once_per_step():
+    steps = 100
+    t, s = run(compose("optimizer=sgd", "optimizer.lr=0.01", "schedule=step", "schedule.step_size=10",
+                       "schedule.gamma=0.5", "start=point", "start.x=[0,0]", f"run.steps={steps}", "run.log.every=1"))
+    x = torch.tensor([0.0, 0.0], requires_grad=True)
+    o = torch.optim.SGD([x], lr=0.01)
+    sch = torch.optim.lr_scheduler.StepLR(o, step_size=10, gamma=0.5)
+    lrs = []
+    for _ in range(steps):
+        lrs.append(o.param_groups[0]["lr"])
+        o.zero_grad()
+        himmelblau(x).backward()
+        o.step()
+        sch.step()
+    lrs.append(o.param_groups[0]["lr"])
+    assert np.allclose(t["lr"].to_numpy(), lrs, rtol=0, atol=0)
+    assert same_bits(s.loc[0, ["x0", "x1"]].to_numpy(dtype=np.float32), x.detach().numpy())
+
+
+def test_hparam_groups_equal_separate_runs():
+    """Several lrs in one job (param groups) give exactly the separate jobs' results."""
+    lrs = [1e-3, 1e-2, 5e-2]
+    _, together = run(compose("optimizer=sgd", "optimizer.momentum=0.9", "run.steps=150", "start=grid", "start.n=3",
+                              f"+run.hparams={{lr: {lrs}}}".replace("'", "")))
+    assert sorted(together["optimizer.lr"].unique()) == lrs
+    for lr in lrs:
+        _, alone = run(compose("optimizer=sgd", "optimizer.momentum=0.9", f"optimizer.lr={lr}", "run.steps=150",
+                               "start=grid", "start.n=3"))
+        part = together[together["optimizer.lr"] == lr]
+        assert same_bits(part[["x0", "x1", "f_final"]].to_numpy(dtype=np.float32),
+                         alone[["x0", "x1", "f_final"]].to_numpy(dtype=np.float32))
+
+
+def test_log_schedule_keeps_first_and_last():
+    s = log_schedule(20000, 50, 1000, 10, 10**9)
+    assert s[0] == 0 and s[-1] == 20000
+    assert all(k in s for k in range(0, 20001, 1000))
+    assert s == sorted(set(s))
+    # many starts: fewer rows per start, never fewer than the first and last step
+    assert len(log_schedule(20000, 100, None, 10**6, 200000)) <= 3
+
+
+def test_trace_columns_and_last_step_logged():
+    t, s = run(compose("start=grid", "start.n=2", "run.steps=137", "run.log.points=5"))
+    assert list(t.columns[:7]) == ["start", "step", "x0", "x1", "f", "grad_norm", "lr"]
+    assert list(s.columns[:7]) == ["start", "status", "steps", "f_final", "x0", "x1", "grad_norm"]
+    for i, g in t.groupby("start"):
+        assert g["step"].iloc[0] == 0 and g["step"].iloc[-1] == 137
+        assert g["step"].is_monotonic_increasing
+
+
+def test_steps_zero_evaluates_only():
+    t, s = run(compose("objective=cos_squared", "start=point", "start.x=[pi/3,pi/6]", "run.steps=0"))
+    assert len(t) == 1 and s.loc[0, "steps"] == 0
+    assert s.loc[0, "f_final"] == pytest.approx(-1.0, rel=1e-6)
+    assert s.loc[0, "grad_norm"] == pytest.approx(math.sqrt(2) * math.sqrt(3), rel=1e-5)
