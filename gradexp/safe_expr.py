@@ -50,6 +50,27 @@ def _torch():
     return torch
 
 
+# Integer exponents torch evaluates identically in its vectorised and scalar loops (special
+# cases of its pow kernel). Other integer powers are built from multiplications instead, so a
+# point's value never depends on its position in a batch.
+_TORCH_POW_EXACT = frozenset({-2, -1, 0, 1, 2, 3})
+
+
+def _int_power(t, k: int):
+    """``t ** k`` for an integer ``k`` by repeated squaring (elementwise multiplications only)."""
+    if k < 0:
+        return 1 / _int_power(t, -k)
+    result = None
+    base = t
+    while k:
+        if k & 1:
+            result = base if result is None else result * base
+        k >>= 1
+        if k:
+            base = base * base
+    return result
+
+
 def _relu_const(a):
     return max(a, 0.0)
 
@@ -84,6 +105,22 @@ def _atan2_t(a, b):
     return torch.atan2(a, b)
 
 
+# sinh, cosh and sigmoid are composed from expm1/exp: torch's own kernels for them give results
+# that depend on an element's position in the tensor (vectorised vs scalar loop).
+def _sinh_t(a):
+    torch = _torch()
+    return (torch.expm1(a) - torch.expm1(-a)) / 2
+
+
+def _cosh_t(a):
+    torch = _torch()
+    return (torch.exp(a) + torch.exp(-a)) / 2
+
+
+def _sigmoid_t(a):
+    return 1 / (1 + _torch().exp(-a))
+
+
 def _unary_t(name):
     def apply(a):
         return getattr(_torch(), name)(a)
@@ -100,8 +137,8 @@ FUNCTIONS: dict[str, tuple[int, Callable, Callable]] = {
     "asin": (1, math.asin, _unary_t("asin")),
     "acos": (1, math.acos, _unary_t("acos")),
     "atan": (1, math.atan, _unary_t("atan")),
-    "sinh": (1, math.sinh, _unary_t("sinh")),
-    "cosh": (1, math.cosh, _unary_t("cosh")),
+    "sinh": (1, math.sinh, _sinh_t),
+    "cosh": (1, math.cosh, _cosh_t),
     "tanh": (1, math.tanh, _unary_t("tanh")),
     "exp": (1, math.exp, _unary_t("exp")),
     "log": (1, math.log, _unary_t("log")),
@@ -109,7 +146,7 @@ FUNCTIONS: dict[str, tuple[int, Callable, Callable]] = {
     "log10": (1, math.log10, _unary_t("log10")),
     "sqrt": (1, math.sqrt, _unary_t("sqrt")),
     "abs": (1, abs, _unary_t("abs")),
-    "sigmoid": (1, _sigmoid_const, _unary_t("sigmoid")),
+    "sigmoid": (1, _sigmoid_const, _sigmoid_t),
     "relu": (1, _relu_const, _unary_t("relu")),
     "atan2": (2, math.atan2, _atan2_t),
     "min": (2, min, _min_t),
@@ -252,6 +289,9 @@ class _Compiler:
         if not callable(a):
             return lambda x: op(a, b(x))
         if not callable(b):
+            if isinstance(node.op, ast.Pow) and float(b).is_integer() and int(b) not in _TORCH_POW_EXACT:
+                k = int(b)
+                return lambda x: _int_power(a(x), k)
             return lambda x: op(a(x), b)
         return lambda x: op(a(x), b(x))
 

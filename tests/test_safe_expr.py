@@ -284,3 +284,32 @@ def test_attacks_are_refused(attack, tmp_path, monkeypatch):
         parse_number(attack)
     assert not (tmp_path / "MARKER").exists()
     assert list(tmp_path.iterdir()) == []
+
+
+# ---------------------------------------------------------------------------------------------
+# a point's value and gradient do not depend on its place in a batch
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+@pytest.mark.parametrize(
+    "expr",
+    ["x0**4 + x1**5 - x0**-3 + x1**7.0", "sinh(x0) + cosh(x1) + sigmoid(x0 - x1)",
+     "sin(x0) * cos(x1) + exp(x0/3) + log(1 + x1**2) + sqrt(abs(x0)) + tanh(x1)",
+     "atan2(x0, x1) + min(x0, x1) + max(x0, 0.5) + relu(x1) + x0 % 1.5"],
+)
+def test_rows_match_each_point_alone(expr, dtype):
+    f, dim = compile_expression(expr, dim=2)
+    gen = torch.Generator().manual_seed(5)
+    x = ((torch.rand(200, 2, generator=gen, dtype=torch.float64) * 4 + 0.1)).to(dtype).requires_grad_(True)
+    y = f(x)
+    (grad,) = torch.autograd.grad(y.sum(), x)
+    for i in range(x.shape[0]):
+        xi = x[i].detach().clone().requires_grad_(True)
+        yi = f(xi)
+        assert torch.equal(yi, y[i]), i
+        assert torch.equal(torch.autograd.grad(yi, xi)[0], grad[i]), i
+
+
+def test_integer_powers_close_to_torch_pow():
+    f, _ = compile_expression("x0**4 + x0**-5 + x0**11")
+    x = torch.linspace(0.5, 2.0, 101, dtype=torch.float64).reshape(-1, 1)
+    t = x[:, 0]
+    assert torch.allclose(f(x), t**4 + t**-5 + t**11, rtol=1e-14, atol=0)
