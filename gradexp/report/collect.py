@@ -32,6 +32,7 @@ class Job:
     name: str
     path: Path
     overrides: dict = field(default_factory=dict)
+    override_list: list = field(default_factory=list)
     provenance: dict = field(default_factory=dict)
     choices: dict = field(default_factory=dict)
     config: dict = field(default_factory=dict)
@@ -107,7 +108,8 @@ def job_folders(sweep_dir) -> list[Path]:
 def load_job(path: Path) -> Job:
     """Read one job folder; a job without results becomes one ``error`` row."""
     job = Job(name=path.name, path=path)
-    for item in _yaml(path / ".hydra" / "overrides.yaml") or []:
+    job.override_list = [str(o) for o in _yaml(path / ".hydra" / "overrides.yaml") or []]
+    for item in job.override_list:
         kv = parse_override(item)
         if kv:
             job.overrides[column_name(kv[0])] = kv[1]
@@ -178,6 +180,11 @@ def _objective_facts(job: Job) -> dict:
 def _problem_labels(facts: list[dict]) -> list[str]:
     """Objective name, plus dimension / sense / variant only where the sweep needs them apart."""
     ids = [(f["name"], f["dim"], f["maximize"], f["extra"]) for f in facts]
+    # a job that failed before knowing its dimension joins the one known dimension of its objective
+    for n, (name, dim, mx, extra) in enumerate(ids):
+        dims = {i[1] for i in ids if i[0] == name and i[2] == mx and i[3] == extra and i[1] is not None}
+        if dim is None and len(dims) == 1:
+            ids[n] = (name, dims.pop(), mx, extra)
     labels = []
     for ident in ids:
         name, dim, mx, extra = ident

@@ -66,7 +66,7 @@ def header(a, done, failed) -> list[str]:
     if bad:
         lines += ["### Failed jobs", "", "| job | overrides | message |", "|---|---|---|"]
         for j in bad:
-            ov = " ".join(f"{k}={v}" for k, v in j.overrides.items())
+            ov = " ".join(j.override_list)
             lines.append(f"| {j.name} | `{_cell(ov)}` | {_cell(j.message)} |")
         lines.append("")
     return lines
@@ -79,7 +79,10 @@ def problem_section(a, prob, figs) -> list[str]:
     m = a.metrics[a.metrics["problem"] == prob]
     lines = [f"## {prob}", ""]
     order = p.get("order", [])
-    if order:
+    have = set(a.starts["_cfg"])
+    if not any(c in have for c in order):
+        lines += ["No configuration of this objective has results.", ""]
+    elif order:
         best = order[0]
         t = p.get("decisive_target")
         mb = m[m["_cfg"] == best]
