@@ -90,15 +90,22 @@ def trajectory(trace, summary, problem, maximize, path, title="", max_paths=400,
         Z = problem.f(torch.tensor(np.stack([X, Y], -1), dtype=torch.float64)).numpy()
     fig, ax = plt.subplots(figsize=(6.5, 5.5), dpi=110)
     finite = Z[np.isfinite(Z)]
-    levels = 40
-    if finite.size and finite.min() > 0 and finite.max() / max(finite.min(), 1e-300) > 1e3:
+    f_opt, optima = problem.optima(maximize)
+    # a log colour scale shows the valleys of objectives like Himmelblau (f >= 0, large range)
+    lo = finite.min() if finite.size else 0.0
+    log_scale = finite.size and lo >= 0 and finite.max() > 1e3 * max(lo, 1e-3)
+    if log_scale:
         from matplotlib.colors import LogNorm
+        from matplotlib.ticker import LogFormatterSciNotation, LogLocator
 
-        levels = np.geomspace(max(finite.min(), 1e-3), finite.max(), 40)
+        levels = np.geomspace(max(lo, 1e-3), finite.max(), 40)
         cs = ax.contourf(X, Y, np.clip(Z, levels[0], None), levels=levels, norm=LogNorm(), cmap="viridis")
+        cbar = fig.colorbar(cs, ax=ax, label="f (log scale)")
+        cbar.locator, cbar.formatter = LogLocator(), LogFormatterSciNotation()
+        cbar.update_ticks()
     else:
-        cs = ax.contourf(X, Y, Z, levels=levels, cmap="viridis")
-    fig.colorbar(cs, ax=ax, label="f")
+        cs = ax.contourf(X, Y, Z, levels=40, cmap="viridis")
+        fig.colorbar(cs, ax=ax, label="f")
     shown = _pick(summary["start"].to_numpy(), max_paths)
     sub = trace[trace["start"].isin(shown)]
     starts = sub["start"].to_numpy()
@@ -110,7 +117,6 @@ def trajectory(trace, summary, problem, maximize, path, title="", max_paths=400,
     ax.plot(first["start_x0"], first["start_x1"], "o", ms=3.5, color="white", mec="black", mew=0.5, label="start")
     ends = first[first["status"] != "diverged"]
     ax.plot(ends["x0"], ends["x1"], "x", ms=4, color="orange", label="end")
-    f_opt, optima = problem.optima(maximize)
     if optima:
         pts = np.array([c.x for c in optima])
         ax.plot(pts[:, 0], pts[:, 1], "*", ms=13, color="red", mec="black", mew=0.6,
