@@ -244,7 +244,13 @@ def _loop(problem, x0, make_opt, make_sched, groups_of_rows, st: Settings, log_s
         gn = torch.linalg.vector_norm(g, dim=-1) if (need_gn_each_step or last or k == next_log) else None
 
         # --- events: cheap whole-tensor tests, per-row work only when something happened ---
-        probe = torch.stack([fsd.sum(), Xd.min(), Xd.max()]).tolist()
+        # One host sync: f's sum (non-finite?), x's range (runaway?) and, when f* is known, the
+        # smallest margin to each row's next target (<= 0 or NaN: some row may have reached one).
+        mn, mx = torch.aminmax(Xd)
+        if thr_next is None:
+            probe = torch.stack([fsd.sum(), mn, mx]).tolist()
+        else:
+            probe = torch.stack([fsd.sum(), mn, mx, (fsd - thr_next).min()]).tolist()
         done = None
         if not (math.isfinite(probe[0]) and probe[1] >= x_lo and probe[2] <= x_hi):
             done = ~(((Xd - center).abs().amax(-1) <= radius) & (fsd.abs() <= FLT_MAX))
@@ -268,11 +274,15 @@ def _loop(problem, x0, make_opt, make_sched, groups_of_rows, st: Settings, log_s
                 active &= ~newly
                 any_stopped = True
         torch.fmin(f_best, fsd, out=f_best)
-        if thresholds is not None and bool((fsd <= thr_next).any()):
-            reach = (fsd[:, None] <= thresholds) & (hits < 0)
-            hits.masked_fill_(reach, k)
-            unreached = torch.cat([hits < 0, torch.ones(M, 1, dtype=torch.bool, device=dev)], dim=1)
-            thr_next = thr_ext[unreached.to(torch.int8).argmax(dim=1)]
+        if thresholds is not None and not probe[3] > 0:
+            # The thresholds decrease, so the targets a row has reached are always a prefix of
+            # TARGETS: only the rows at or below their next threshold need work.
+            rows = torch.nonzero(fsd <= thr_next).squeeze(1)
+            if rows.numel():
+                h = hits[rows]
+                h.masked_fill_((fsd[rows, None] <= thresholds) & (h < 0), k)
+                hits[rows] = h
+                thr_next[rows] = thr_ext[(h >= 0).sum(1)]
         if lr_hist is not None:
             lr_hist.append(lr_now)
 
