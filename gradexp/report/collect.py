@@ -20,8 +20,9 @@ from gradexp.errors import ConfigError
 _STANDARD = {"start", "status", "steps", "f_final", "grad_norm", "f_best", "f_start", "minimum",
              "message", "f_star", "group", "lr"}
 _GENERATED = re.compile(r"^((start_)?x\d+|rt_.*)$")
-#: Override keys that repeat an experiment rather than change it: their runs are pooled.
-REPEAT_KEYS = ("seed",)
+#: Override keys whose jobs would be pooled into one configuration. Empty: every job is its own
+#: configuration, so metrics.csv has one row per job (and per in-job setting) and target.
+REPEAT_KEYS: tuple[str, ...] = ()
 _TEXT = ("status", "message", "group")
 
 

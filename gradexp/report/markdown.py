@@ -172,7 +172,7 @@ NOTES = [
     "final f − f*, then success rate.",
     "- **Runtime ECDF**: fraction of all (start, target) pairs whose runtime is ≤ the number of steps on "
     "the x axis; × marks the end of the budget.",
-    "- Starts of runs that differ only in `seed` are pooled into one configuration.", "",
+    "",
 ]
 
 
