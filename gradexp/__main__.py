@@ -7,6 +7,7 @@ folder and the sweep goes on. torch, pandas and matplotlib are imported only whe
 
 from __future__ import annotations
 
+import logging
 import math
 import os
 import sys
@@ -36,12 +37,25 @@ def group_options(group: str) -> list[str]:
     return sorted(p.name[:-5] for p in folder.iterdir() if p.name.endswith(".yaml"))
 
 
+def _parse_args(args: list[str]):
+    """Hydra's own command-line parser, with its errors reported as one line."""
+    from hydra._internal.utils import get_args_parser
+
+    parser = get_args_parser()
+
+    def error(message):
+        _fail(f"{message}; see python -m gradexp --help")
+
+    parser.error = error
+    return parser.parse_args(args)
+
+
 def check_overrides(args: list[str]) -> None:
     """Refuse, in one line, overrides that do not parse or name a config option that does not exist."""
     from hydra.core.override_parser.overrides_parser import OverridesParser
     from hydra.errors import HydraException
 
-    overrides = [a for a in args if not a.startswith("-")]
+    overrides = _parse_args(args).overrides
     try:
         parsed = OverridesParser.create().parse_overrides(overrides)
     except HydraException as exc:
@@ -101,13 +115,15 @@ def task(cfg) -> float:
     hc = HydraConfig.get()
     out = Path(hc.runtime.output_dir)
     multirun = hc.mode == RunMode.MULTIRUN
-    digest = records.config_hash(cfg)
-    if multirun and cfg.get("resume", True) and _already_done(out, digest):
-        import pandas as pd
-
-        print(f"gradexp: job {hc.job.num} already complete in {out}; skipped (resume=false redoes it)")
-        return score(pd.read_csv(out / "summary.csv"))
+    logging.getLogger("hydra.utils").setLevel(logging.CRITICAL)  # import errors are reported below, once
     try:
+        check_config(cfg)
+        digest = records.config_hash(cfg)
+        if multirun and cfg.get("resume", True) and _already_done(out, digest):
+            import pandas as pd
+
+            print(f"gradexp: job {hc.job.num} already complete in {out}; skipped (resume=false redoes it)")
+            return score(pd.read_csv(out / "summary.csv"))
         from gradexp.runner import run
 
         _, summary = run(cfg, out_dir=out)
@@ -116,15 +132,18 @@ def task(cfg) -> float:
             _record_failure(out, cfg, str(exc))
             sys.stderr.write(f"gradexp: job {hc.job.num} failed: {exc}\n")
             return math.inf
+        if full_error_wanted():
+            raise
         _fail(str(exc))
     except KeyboardInterrupt:
+        _record_interrupt(out, cfg)
         sys.stderr.write(f"\ngradexp: interrupted; the results so far are in {out}\n")
-        raise SystemExit(EXIT_INTERRUPTED)
+        raise SystemExit(EXIT_INTERRUPTED) from None
     except Exception as exc:
-        if os.environ.get("HYDRA_FULL_ERROR") == "1":
-            raise
-        message = f"{type(exc).__name__}: {str(exc).strip().splitlines()[0] if str(exc).strip() else ''}"
+        message = describe_error(exc)[0]
         _record_failure(out, cfg, message)
+        if full_error_wanted():
+            raise
         if multirun:
             sys.stderr.write(f"gradexp: job {hc.job.num} failed: {message}\n")
             return math.inf
@@ -135,19 +154,134 @@ def task(cfg) -> float:
     return score(summary)
 
 
-def _record_failure(out: Path, cfg, message: str) -> None:
+def _record_failure(out: Path, cfg, message: str, status: str = "error") -> None:
     from gradexp import records
 
     try:
-        records.write_failure(out, cfg, message)
+        records.write_failure(out, cfg, message, status=status)
     except Exception:  # the output folder itself may be the problem; the error line says enough
         pass
 
 
+def _record_interrupt(out: Path, cfg) -> None:
+    """Mark a job interrupted before the runner wrote its results (provenance status interrupted)."""
+    import json
+
+    from gradexp import records
+
+    try:
+        prov = json.loads((out / "provenance.json").read_text())
+        if prov.get("status") == "interrupted" and prov.get("config_hash") == records.config_hash(cfg):
+            return  # the runner recorded the starts as they were when the signal came
+    except Exception:
+        pass
+    _record_failure(out, cfg, "interrupted before the run started", status="interrupted")
+
+
+SECTIONS = {"run": "run.steps=1000", "report": "report.format=seed", "plot": "plot.enabled=false"}
+
+
+def check_config(cfg) -> None:
+    """Refuse, as ConfigError, a config whose interpolations do not resolve or whose sections are not mappings."""
+    from omegaconf import DictConfig, OmegaConf
+    from omegaconf.errors import OmegaConfBaseException
+
+    from gradexp.errors import ConfigError
+
+    try:
+        OmegaConf.to_container(cfg, resolve=True)
+    except OmegaConfBaseException as exc:
+        raise ConfigError(_omegaconf_line(exc)) from None
+    for key, example in SECTIONS.items():
+        value = cfg.get(key)
+        if value is not None and not isinstance(value, DictConfig):
+            raise ConfigError(f"{key}={value!r} is not accepted: {key} is a group of settings; set one of them, "
+                              f"e.g. {example}")
+
+
+def _omegaconf_line(exc) -> str:
+    """One line from an OmegaConf error: its message, then the key it concerns."""
+    lines = [ln.strip() for ln in str(exc).splitlines() if ln.strip()]
+    skip = ("full_key:", "object_type=", "reference_type=")
+    message = "; ".join(ln.rstrip(".") for ln in lines if not ln.startswith(skip))
+    key = getattr(exc, "full_key", None)
+    return f"{key}: {message}" if key else message
+
+
+def describe_error(exc: BaseException) -> tuple[str, int]:
+    """``(one line, exit status)`` for an error that reached the command line.
+
+    Bad input (ours, Hydra's composition errors, OmegaConf's) gives status 2; a folder that cannot be
+    created or written, or anything unexpected, gives 1.
+    """
+    from hydra.errors import HydraException
+    from omegaconf.errors import OmegaConfBaseException
+
+    from gradexp.errors import ConfigError
+
+    if isinstance(exc, ConfigError):
+        return str(exc), EXIT_BAD_INPUT
+    if isinstance(exc, OSError) and exc.filename:
+        return (f"cannot create or write {exc.filename}: {exc.strerror or exc}; choose a writable folder "
+                "with hydra.run.dir=... (hydra.sweep.dir=... for -m)"), 1
+    if isinstance(exc, (HydraException, OmegaConfBaseException)):
+        cause = exc.__cause__
+        text = " ".join(str(exc).split())
+        if text.startswith("Could not override '") and cause is not None and getattr(cause, "full_key", None):
+            key = text.split("'")[1]
+            parent = getattr(cause, "parent_node", None)
+            where = cause.full_key.rpartition(".")[0] or "the top level"
+            known = ", ".join(str(k) for k in parent.keys()) if parent is not None else ""
+            return (f"{cause.full_key} is not a config key" + (f"; keys under {where}: {known}" if known else "")
+                    + f"; to add a new key write +{key}=..."), EXIT_BAD_INPUT
+        message = _omegaconf_line(exc) if isinstance(exc, OmegaConfBaseException) else "; ".join(
+            ln.strip().rstrip(".") for ln in str(exc).splitlines() if ln.strip())
+        if isinstance(cause, OmegaConfBaseException):
+            message = f"{message}: {_omegaconf_line(cause)}"
+        return message or type(exc).__name__, EXIT_BAD_INPUT
+    first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+    return f"{type(exc).__name__}: {first}".rstrip(": "), 1
+
+
+FULL_ERROR_ENV = "GRADEXP_FULL_ERROR"  # the user's own HYDRA_FULL_ERROR, kept for the jobs
+
+
+def full_error_wanted() -> bool:
+    """True when the user asked for tracebacks with ``HYDRA_FULL_ERROR=1``."""
+    return os.environ.get(FULL_ERROR_ENV, os.environ.get("HYDRA_FULL_ERROR", "0")) == "1"
+
+
+def _raise_interrupt(signum, frame):
+    raise KeyboardInterrupt
+
+
 def main() -> None:
-    """Entry point of ``python -m gradexp`` and the ``gradexp`` script."""
+    """Entry point of ``python -m gradexp`` and the ``gradexp`` script.
+
+    Every error becomes one line ``gradexp: error: ...`` on stderr: Hydra is asked to raise its
+    errors (``HYDRA_FULL_ERROR=1`` for Hydra) and they are reported here. A user who sets
+    ``HYDRA_FULL_ERROR=1`` gets Hydra's own report with the traceback. SIGTERM is handled like
+    Ctrl-C (the runner turns both into a stop flag while it runs).
+    """
+    import signal
+
+    os.environ.setdefault(FULL_ERROR_ENV, "1" if os.environ.get("HYDRA_FULL_ERROR") == "1" else "0")
+    try:
+        signal.signal(signal.SIGTERM, _raise_interrupt)
+    except (ValueError, OSError):  # not the main thread
+        pass
     check_overrides(sys.argv[1:])
-    task()
+    if full_error_wanted():
+        task()
+        return
+    os.environ["HYDRA_FULL_ERROR"] = "1"  # Hydra raises instead of printing; reported below in one line
+    try:
+        task()
+    except KeyboardInterrupt:
+        _fail("interrupted", EXIT_INTERRUPTED)
+    except Exception as exc:
+        message, code = describe_error(exc)
+        _fail(message, code)
 
 
 if __name__ == "__main__":

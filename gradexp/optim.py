@@ -43,7 +43,9 @@ def _resolve_target(target: str, group: str):
     try:
         return get_object(target)
     except Exception as exc:  # ImportError, AttributeError, hydra's wrapped errors
-        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        cause = exc.__cause__ or exc  # hydra wraps the ImportError/AttributeError that says why
+        reason = " ".join(str(cause).split()) or type(cause).__name__
+        reason = reason if len(reason) <= 160 else reason[:157] + "..."
         raise ConfigError(f"{group}._target_={target!r} does not import ({reason})") from None
 
 

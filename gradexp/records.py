@@ -144,6 +144,7 @@ def atomic_write_text(path: Path, text: str) -> None:
         raise ConfigError(f"cannot write to {path.parent}: {exc.strerror or exc}") from None
     try:
         with os.fdopen(fd, "w", encoding="utf-8", newline="") as fh:
+            os.fchmod(fh.fileno(), 0o666 & ~_umask())  # mkstemp makes the file private; give it the usual mode
             fh.write(text)
         os.replace(tmp, path)
     except OSError as exc:
@@ -152,6 +153,12 @@ def atomic_write_text(path: Path, text: str) -> None:
     except BaseException:
         _unlink(tmp)
         raise
+
+
+def _umask() -> int:
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
 
 
 def _unlink(p):
@@ -176,12 +183,19 @@ def git_commit(cwd=None) -> str | None:
 
 
 def config_hash(cfg) -> str:
-    """A digest of the composed config: equal digests mean the same job (used to resume sweeps)."""
+    """A digest of the composed config: equal digests mean the same job (used to resume sweeps).
+
+    Keys that change neither the computation nor the files (``resume``, ``run.progress``) are left out.
+    """
     import hashlib
 
     from omegaconf import OmegaConf
 
-    text = OmegaConf.to_yaml(cfg, resolve=True) if OmegaConf.is_config(cfg) else json.dumps(cfg, sort_keys=True, default=str)
+    data = OmegaConf.to_container(cfg, resolve=True) if OmegaConf.is_config(cfg) else dict(cfg)
+    data.pop("resume", None)
+    if isinstance(data.get("run"), dict):
+        data["run"] = {k: v for k, v in data["run"].items() if k != "progress"}
+    text = json.dumps(data, sort_keys=True, default=str)
     return hashlib.sha256(text.encode()).hexdigest()
 
 

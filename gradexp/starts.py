@@ -17,7 +17,10 @@ def _number(v, what: str) -> float:
 
     if isinstance(v, bool):
         raise ConfigError(f"{what}: {v!r} is not a number")
-    value = v if isinstance(v, (int, float)) else parse_number(str(v))
+    try:
+        value = v if isinstance(v, (int, float)) else parse_number(str(v))
+    except ConfigError as err:
+        raise ConfigError(f"{what}: {err}") from None
     value = float(value)
     if not math.isfinite(value) or abs(value) > SANE_ABS:
         raise ConfigError(f"{what}: {v!r} is out of range; use finite numbers with |x| <= {SANE_ABS:g}")
