@@ -1,0 +1,79 @@
+"""Every config option composes and instantiates; the package ships every config folder."""
+
+import tomllib
+from pathlib import Path
+
+import pytest
+import torch
+
+from gradexp.objectives import build
+from gradexp.optim import is_elementwise, optimizer_spec, schedule_factory
+from gradexp.starts import make_starts
+from tests.conftest import compose
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def options(group):
+    return sorted(p.stem for p in (ROOT / "conf" / group).glob("*.yaml"))
+
+
+@pytest.mark.parametrize("name", options("optimizer"))
+def test_optimizer_instantiates_with_torch_defaults(name):
+    extra = ["optimizer._target_=torch.optim.SGD"] if name == "custom" else []
+    cfg = compose(f"optimizer={name}", *extra)
+    cls, kwargs = optimizer_spec(cfg.optimizer)
+    x = torch.zeros(3, 2, requires_grad=True)
+    opt = cls([x], **kwargs)
+    # the config's values are torch's own defaults for every key it names
+    defaults = cls([torch.zeros(1, requires_grad=True)]).defaults
+    for key, value in kwargs.items():
+        if key in defaults and value is not None:  # None: torch derives it (LBFGS max_eval)
+            want = defaults[key]
+            assert (list(value) if isinstance(value, (list, tuple)) else value) == (
+                list(want) if isinstance(want, (list, tuple)) else want), (name, key)
+    assert opt.param_groups[0]["params"][0] is x
+    if name != "custom":
+        assert is_elementwise(cls) == (name != "lbfgs")
+
+
+@pytest.mark.parametrize("name", options("schedule"))
+def test_schedule_instantiates(name):
+    cfg = compose(f"schedule={name}", "run.steps=100")
+    make = schedule_factory(cfg.get("schedule"))
+    if name == "none":
+        assert make is None
+        return
+    opt = torch.optim.SGD([torch.zeros(2, requires_grad=True)], lr=0.1)
+    sched = make(opt)
+    for _ in range(5):
+        opt.step()
+        sched.step()
+    assert opt.param_groups[0]["lr"] > 0
+
+
+@pytest.mark.parametrize("name", options("start"))
+def test_start_instantiates_inside_bounds(name):
+    cfg = compose(f"start={name}")
+    problem = build(cfg.objective)
+    x = make_starts(cfg.start, problem, seed=0)
+    assert x.dtype == torch.float32 and x.shape[1] == problem.dim and x.shape[0] >= 1
+    assert (x >= torch.tensor(problem.lower)).all() and (x <= torch.tensor(problem.upper)).all()
+
+
+def test_default_is_himmelblau_adam_grid():
+    cfg = compose()
+    assert cfg.objective._target_.endswith("himmelblau") and cfg.optimizer._target_ == "torch.optim.Adam"
+    assert cfg.start.kind == "grid" and cfg.start.n ** 2 == 25
+
+
+def test_every_config_folder_is_a_shipped_package():
+    meta = tomllib.loads((ROOT / "pyproject.toml").read_text())
+    packages = set(meta["tool"]["setuptools"]["packages"])
+    for folder in (ROOT / "conf").iterdir():
+        if folder.is_dir() and not folder.name.startswith("__"):
+            assert f"gradexp.conf.{folder.name}" in packages, folder.name
+            assert (folder / "__init__.py").is_file(), folder.name
+    for folder in (ROOT / "gradexp").iterdir():
+        if folder.is_dir() and (folder / "__init__.py").is_file():
+            assert f"gradexp.{folder.name}" in packages, folder.name
