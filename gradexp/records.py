@@ -224,6 +224,7 @@ def provenance(cfg, problem, cls, kwargs, maximize, f_opt, n_starts, status, err
         "command": list(sys.argv),
         "cwd": os.getcwd(),
         "git_commit": git_commit(),
+        "gradexp_git_commit": git_commit(Path(__file__).resolve().parent),
         "objective": getattr(problem, "name", None),
         "dim": getattr(problem, "dim", None),
         "optimizer": class_path(cls) if cls is not None else None,
