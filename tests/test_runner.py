@@ -18,6 +18,22 @@ def himmelblau(x):
     return (x[0] ** 2 + x[1] - 11) ** 2 + (x[0] + x[1] ** 2 - 7) ** 2
 
 
+def tutorial_loop(cls, kw, steps, start=(0.0, 0.0)):
+    """The tutorial's loop on Himmelblau: f and x at every step 0..steps."""
+    x = torch.tensor(list(start), requires_grad=True)
+    o = cls([x], **kw)
+    fs, xs = [], []
+    for step in range(steps + 1):
+        if step:
+            o.zero_grad()
+            f.backward()
+            o.step()
+        f = himmelblau(x)
+        fs.append(f.item())
+        xs.append(x.detach().clone().numpy())
+    return fs, xs
+
+
 def same_bits(a, b):
     """Equal to the last bit, NaN where the other is NaN."""
     a, b = np.asarray(a, dtype=np.float32), np.asarray(b, dtype=np.float32)
@@ -49,17 +65,7 @@ def test_matches_plain_torch_loop(opt, cls, kw):
     overrides = [f"optimizer.{k}={v}" for k, v in kw.items()]
     trace, summary = run(compose(f"optimizer={opt}", *overrides, "start=point", "start.x=[0,0]",
                                  f"run.steps={steps}", "run.log.every=1"))
-    x = torch.tensor([0.0, 0.0], requires_grad=True)
-    o = cls([x], **kw)
-    fs, xs = [], []
-    for step in range(steps + 1):
-        if step:
-            o.zero_grad()
-            f.backward()
-            o.step()
-        f = himmelblau(x)
-        fs.append(f.item())
-        xs.append(x.detach().clone().numpy())
+    fs, xs = tutorial_loop(cls, kw, steps)
     assert list(trace["step"]) == list(range(steps + 1))
     assert same_bits(trace["f"].to_numpy(), np.array(fs))
     assert same_bits(trace[["x0", "x1"]].to_numpy(), np.stack(xs))
@@ -96,16 +102,7 @@ def test_exact_runtimes_and_best_f():
     """rt_<Δf> is the first step with f <= f* + Δf, checked against a full plain-loop history."""
     steps = 3000
     _, s = run(compose("start=point", "start.x=[0,0]", f"run.steps={steps}"))
-    x = torch.tensor([0.0, 0.0], requires_grad=True)
-    o = torch.optim.Adam([x])
-    fs = []
-    for step in range(steps + 1):
-        if step:
-            o.zero_grad()
-            f.backward()
-            o.step()
-        f = himmelblau(x)
-        fs.append(f.item())
+    fs, _ = tutorial_loop(torch.optim.Adam, {}, steps)
     fs = np.array(fs, dtype=np.float32)
     for t in TARGETS:
         reached = np.flatnonzero(fs <= np.float32(0.0 + t))
