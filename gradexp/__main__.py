@@ -63,6 +63,8 @@ def check_overrides(args: list[str]) -> None:
         _fail(f"{first}; overrides look like key=value (see python -m gradexp --help)")
     for ov in parsed:
         group = ov.key_or_group
+        if not group:
+            _fail(f"override {ov.input_line!r} has no key; overrides look like key=value")
         if group not in GROUPS or ov.is_delete():
             continue
         options = group_options(group)
