@@ -111,7 +111,6 @@ def task(cfg) -> float:
     from hydra.core.hydra_config import HydraConfig
     from hydra.types import RunMode
 
-    from gradexp import records
     from gradexp.errors import ConfigError
 
     hc = HydraConfig.get()
@@ -119,6 +118,8 @@ def task(cfg) -> float:
     multirun = hc.mode == RunMode.MULTIRUN
     logging.getLogger("hydra.utils").setLevel(logging.CRITICAL)  # import errors are reported below, once
     try:
+        from gradexp import records  # pandas: inside, so a signal while importing is recorded too
+
         check_config(cfg)
         digest = records.config_hash(cfg)
         if multirun and cfg.get("resume", True) and _already_done(out, digest):
@@ -138,8 +139,8 @@ def task(cfg) -> float:
             raise
         _fail(str(exc))
     except KeyboardInterrupt:
-        _record_interrupt(out, cfg)
-        sys.stderr.write(f"\ngradexp: interrupted; the results so far are in {out}\n")
+        what = "the results so far are" if _record_interrupt(out, cfg) else "recorded"
+        sys.stderr.write(f"\ngradexp: interrupted; {what} in {out}\n")
         raise SystemExit(EXIT_INTERRUPTED) from None
     except Exception as exc:
         message = describe_error(exc)[0]
@@ -165,8 +166,8 @@ def _record_failure(out: Path, cfg, message: str, status: str = "error") -> None
         pass
 
 
-def _record_interrupt(out: Path, cfg) -> None:
-    """Mark a job interrupted before the runner wrote its results (provenance status interrupted)."""
+def _record_interrupt(out: Path, cfg) -> bool:
+    """True when the runner recorded the interrupted starts; else record the job as interrupted."""
     import json
 
     from gradexp import records
@@ -174,10 +175,11 @@ def _record_interrupt(out: Path, cfg) -> None:
     try:
         prov = json.loads((out / "provenance.json").read_text())
         if prov.get("status") == "interrupted" and prov.get("config_hash") == records.config_hash(cfg):
-            return  # the runner recorded the starts as they were when the signal came
+            return True  # the runner recorded the starts as they were when the signal came
     except Exception:
         pass
     _record_failure(out, cfg, "interrupted before the run started", status="interrupted")
+    return False
 
 
 SECTIONS = {"run": "run.steps=1000", "report": "report.format=seed", "plot": "plot.enabled=false"}

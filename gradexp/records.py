@@ -201,8 +201,6 @@ def config_hash(cfg) -> str:
 
 def provenance(cfg, problem, cls, kwargs, maximize, f_opt, n_starts, status, error=None, t_start=None):
     """The provenance record of a run as a dict (versions, seed, command line, git commit, ...)."""
-    import torch
-
     import gradexp
     from gradexp.optim import class_path
 
@@ -218,7 +216,7 @@ def provenance(cfg, problem, cls, kwargs, maximize, f_opt, n_starts, status, err
     return {
         "gradexp": gradexp.__version__,
         "python": platform.python_version(),
-        "torch": torch.__version__,
+        "torch": _torch_version(),
         "platform": platform.platform(),
         "seed": cfg.get("seed"),
         "command": list(sys.argv),
@@ -241,6 +239,20 @@ def provenance(cfg, problem, cls, kwargs, maximize, f_opt, n_starts, status, err
         "overrides": overrides,
         "config_hash": config_hash(cfg),
     }
+
+
+def _torch_version() -> str | None:
+    """torch's version without importing it (a job interrupted while importing torch is still recorded)."""
+    torch = sys.modules.get("torch")
+    version = getattr(torch, "__version__", None)
+    if version is not None:
+        return str(version)
+    try:
+        from importlib.metadata import version as dist_version
+
+        return dist_version("torch")
+    except Exception:
+        return None
 
 
 def write_json(obj, path: Path) -> None:
