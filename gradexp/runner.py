@@ -31,6 +31,7 @@ STATUS = ("running", "converged", "diverged", "max_steps", "interrupted")
 RUNNING, CONVERGED, DIVERGED, MAX_STEPS, INTERRUPTED = range(5)
 SYNC_EVERY = 64  # steps between checks whether every start has stopped (one host sync)
 FLT_MAX = float(torch.finfo(torch.float32).max)
+ENGINES = ("exact", "compiled")  # run.engine: this module's loop, or gradexp.fast
 
 
 def target_column(delta: float) -> str:
@@ -402,6 +403,9 @@ def run(cfg, out_dir=None):
         torch.empty(0, device=dev)
     except (RuntimeError, AssertionError) as exc:
         raise ConfigError(f"device={device!r} is not available here ({str(exc).splitlines()[0]}); use cpu") from None
+    engine = (cfg.get("run") or {}).get("engine", "exact")
+    if engine not in ENGINES:
+        raise ConfigError(f"run.engine={engine!r} is not accepted; use {' or '.join(ENGINES)}")
     cls, kwargs = optimizer_spec(cfg.optimizer)
     groups = expand_hparams(cfg.run.get("hparams"), cls, kwargs)
     make_sched = schedule_factory(cfg.get("schedule"))
@@ -434,7 +438,15 @@ def run(cfg, out_dir=None):
     progress = _Progress(st.progress, st.steps, label)
     per_start = st.per_start or not is_elementwise(cls)
     with _StopFlag() as flag:
-        if not per_start:
+        if engine == "compiled":  # gradexp.fast: torch.compile'd functional steps (approximate)
+            from gradexp.fast import compiled_loop
+
+            if printer is not None and (printer.every is not None or print_tensors):
+                raise ConfigError("report.print_every / report.print_tensors need run.engine=exact")
+            results = [compiled_loop(problem, x0, cls, kwargs, groups, make_sched, st, log_steps, maximize,
+                                     f_opt, flag)]
+            order = [list(range(M))]
+        elif not per_start:
             rows = [list(range(gi * N, (gi + 1) * N)) for gi in range(G)]
             results = [_loop(problem, x0, make_opt_for(range(G)), make_sched, rows, st, log_steps, maximize,
                              f_opt, printer, flag, progress, noise_gen, print_tensors)]

@@ -1,0 +1,362 @@
+"""The compiled engine (``run.engine=compiled``): fast, approximate, same outputs as the exact runner.
+
+The exact runner (:mod:`gradexp.runner`) drives a real ``torch.optim`` optimizer and pays Python
+dispatch for every small tensor op of every step. This engine instead writes the optimizer's
+update out as a pure function of tensors and has ``torch.compile`` (inductor, C++ on CPU) fuse
+``CHUNK`` whole steps — f and its gradient (``torch.func.grad_and_value`` of the objective), the
+optimizer update and all per-start bookkeeping (stopping, divergence, best f, first hitting step
+of each target) — into a few loops over memory per call.
+
+- The state is stored transposed, ``[d, M]`` (M = starts × hyper-parameter groups, group-major),
+  so the compiled loops vectorise along the starts.
+- Every per-step scalar (lr from the schedule, Adam's bias corrections, SGD's first momentum
+  step) is computed on the host in double precision exactly as ``torch.optim`` computes it and
+  passed in as a float32 tensor ``[K, G, 1]``: a schedule or several ``run.hparams`` settings need
+  no recompilation.
+- Outputs are the exact runner's: the same trace steps, statuses, stop steps and exact first
+  hitting steps (``rt_*``), computed per step inside the compiled chunk. The floating-point
+  results are *not* bit-identical to ``torch.optim`` (fused arithmetic, different op order); the
+  deviation is reported by ``python -m gradexp.bench``.
+
+Supported optimizers: :data:`SUPPORTED` (SGD with momentum/dampening/nesterov/weight decay, Adam,
+AdamW, RMSprop incl. centered and momentum). Anything else is refused with a ``ConfigError``.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+
+import torch
+
+from gradexp.errors import ConfigError
+
+CHUNK = 4  # optimizer steps fused into one compiled call
+SUPPORTED = ("torch.optim.SGD", "torch.optim.Adam", "torch.optim.AdamW", "torch.optim.RMSprop")
+# constructor keywords that only choose torch.optim's implementation, not the arithmetic
+_IMPL_KEYS = ("foreach", "fused", "capturable", "differentiable")
+# keywords each supported optimizer understands here, with their torch defaults
+_DEFAULTS = {
+    "SGD": dict(lr=1e-3, momentum=0.0, dampening=0.0, weight_decay=0.0, nesterov=False, maximize=False),
+    "Adam": dict(lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0, amsgrad=False, maximize=False,
+                 decoupled_weight_decay=False),
+    "AdamW": dict(lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=1e-2, amsgrad=False, maximize=False),
+    "RMSprop": dict(lr=1e-2, alpha=0.99, eps=1e-8, weight_decay=0.0, momentum=0.0, centered=False,
+                    maximize=False),
+}
+# the compile statistics of the last run in this process (read by the benchmark)
+LAST_STATS: dict = {}
+
+
+def supported_message(name: str) -> str:
+    return (f"run.engine=compiled does not support optimizer {name}; it supports "
+            f"{', '.join(s.rsplit('.', 1)[1].lower() for s in SUPPORTED)} "
+            f"(use run.engine=exact for any other optimizer)")
+
+
+def _settings(cls, kwargs: dict, groups: list[dict]) -> tuple[str, list[dict]]:
+    """Check the optimizer and return ``(name, one full settings dict per group)``."""
+    from gradexp.optim import class_path
+
+    path = class_path(cls)
+    if path not in SUPPORTED:
+        raise ConfigError(supported_message(path))
+    name = path.rsplit(".", 1)[1]
+    defaults = _DEFAULTS[name]
+    out = []
+    for grp in groups:
+        merged = {**defaults}
+        for key, value in {**kwargs, **grp}.items():
+            if key in _IMPL_KEYS:
+                continue
+            if key not in defaults:
+                raise ConfigError(f"run.engine=compiled does not support optimizer.{key} for {name}; "
+                                  f"accepted: {', '.join(defaults)} (or use run.engine=exact)")
+            merged[key] = value
+        if merged.get("amsgrad") or merged.get("maximize"):
+            key = "amsgrad" if merged.get("amsgrad") else "maximize"
+            raise ConfigError(f"run.engine=compiled does not support optimizer.{key}=true; use run.engine=exact")
+        if name == "Adam" and merged.pop("decoupled_weight_decay"):
+            name = "AdamW"
+        out.append(merged)
+    for key in ("nesterov", "centered"):
+        if len({bool(m.get(key, False)) for m in out}) > 1:
+            raise ConfigError(f"run.engine=compiled needs one value of optimizer.{key} for all run.hparams groups")
+    return name, out
+
+
+def _lr_table(cls, kwargs, groups, make_sched, steps: int) -> list[list[float]]:
+    """The lr of every group before each step 0..steps, from the real scheduler on dummy params."""
+    params = [{"params": [torch.zeros(1, requires_grad=True)], **g} for g in groups]
+    try:
+        opt = cls(params, **kwargs)
+    except (TypeError, ValueError) as exc:
+        raise ConfigError(f"optimizer {cls.__name__} refused its settings: {exc}") from None
+    table = [[float(g["lr"]) for g in opt.param_groups]]
+    if make_sched is None:
+        return table * (steps + 1)
+    sched = make_sched(opt)
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        for _ in range(steps):
+            opt.step()  # no gradients: parameters untouched; keeps the scheduler's call order
+            sched.step()
+            table.append([float(g["lr"]) for g in opt.param_groups])
+    return table
+
+
+def _coefficients(name: str, sets: list[dict], lr_table, k0: int, K: int) -> torch.Tensor:
+    """Per-step, per-group scalars for steps ``k0 .. k0+K-1`` as float32 ``[K, C, G, 1]``.
+
+    Computed in double precision the way torch.optim computes its Python-float scalars.
+    """
+    rows = []
+    for i in range(K):
+        k = k0 + i
+        t = k + 1  # torch.optim's step counter after its increment
+        lrs = lr_table[min(k, len(lr_table) - 1)]
+        per_group = []
+        for lr, s in zip(lrs, sets):
+            if name == "SGD":
+                first = t == 1
+                per_group.append([lr, s["weight_decay"], 0.0 if first else s["momentum"],
+                                  1.0 if first else 1.0 - s["dampening"], s["momentum"]])
+            elif name in ("Adam", "AdamW"):
+                b1, b2 = s["betas"]
+                step_size = lr / (1 - b1**t)
+                bc2_sqrt = math.sqrt(1 - b2**t)
+                decay = 1 - lr * s["weight_decay"] if name == "AdamW" else s["weight_decay"]
+                per_group.append([step_size, bc2_sqrt, 1 - b1, b2, 1 - b2, s["eps"], decay])
+            else:  # RMSprop
+                per_group.append([lr, s["weight_decay"], s["alpha"], 1 - s["alpha"], s["eps"], s["momentum"]])
+        rows.append(per_group)
+    c = torch.tensor(rows, dtype=torch.float64)  # [K, G, C]
+    return c.permute(0, 2, 1).unsqueeze(-1).to(torch.float32).contiguous()
+
+
+def _make_step(problem, name: str, sets: list[dict], G: int, st, sense: float, center, radius: float, thresholds):
+    """The pure function of one step (eval, bookkeeping, update) on the ``[d, M]`` state."""
+    from torch.func import grad_and_value
+
+    f_obj = problem.f
+    grad_tol = st.grad_tol
+    f_target = None if st.f_target is None else sense * st.f_target
+    clip = st.clip_grad_norm
+    momentum = name == "SGD" and any(s["momentum"] != 0 for s in sets)
+    nesterov = name == "SGD" and bool(sets[0]["nesterov"])
+    rms_momentum = name == "RMSprop" and any(s["momentum"] != 0 for s in sets)
+    centered = name == "RMSprop" and bool(sets[0]["centered"])
+    wd = any(s["weight_decay"] != 0 for s in sets)
+    flt_max = float(torch.finfo(torch.float32).max)
+    from gradexp.runner import CONVERGED, DIVERGED, MAX_STEPS
+
+    def loss(xt):
+        f = f_obj(xt.t())
+        fs = f if sense > 0 else -f
+        return fs.sum(), f
+
+    gv = grad_and_value(loss, has_aux=True)
+
+    def step(x, s1, s2, s3, act, status, stop, f_best, hits, c, k, last):
+        """x [d, M]; s1..s3 optimizer state; c [C, G, 1] this step's scalars; k step (0-d)."""
+        d, M = x.shape
+        g, (_, f) = gv(x)
+        fs = f if sense > 0 else -f
+        gn = torch.linalg.vector_norm(g, dim=0)
+        done = ~(((x - center).abs().amax(0) <= radius) & (fs.abs() <= flt_max))
+        conv = torch.zeros_like(done)
+        if grad_tol > 0:
+            conv = conv | (gn <= grad_tol)
+        if f_target is not None:
+            conv = conv | (fs <= f_target)
+        newly = (act > 0) & (done | conv | last)
+        code = torch.where(done, DIVERGED, torch.where(conv, CONVERGED, MAX_STEPS)).to(status.dtype)
+        status = torch.where(newly, code, status)
+        stop = torch.where(newly, k, stop)
+        act = torch.where(newly, 0.0, act)  # float 1/0: bool vectors take slow paths in the C++ code
+        f_best = torch.fmin(f_best, fs)
+        hits = torch.where((hits < 0) & (fs <= thresholds), k, hits)
+        if clip is not None:
+            g = g * torch.clamp(clip / (gn + 1e-6), max=1.0)
+        # --- the optimizer update on the [d, G, N] view (one set of scalars per group) ---
+        xv, gv3 = x.view(d, G, -1), g.view(d, G, -1)
+        v1, v2, v3 = (s.view(d, G, -1) if s is not None else None for s in (s1, s2, s3))
+        if name == "SGD":
+            lr, wdc, cm, cg, mom = c[0], c[1], c[2], c[3], c[4]
+            if wd:
+                gv3 = gv3 + wdc * xv
+            if momentum:
+                v1 = v1 * cm + cg * gv3
+                gv3 = gv3 + mom * v1 if nesterov else v1
+            new = xv - lr * gv3
+        elif name in ("Adam", "AdamW"):
+            step_size, bc2_sqrt, one_b1, b2, one_b2, eps, decay = (c[j] for j in range(7))
+            if name == "AdamW":
+                xv = xv * decay if wd else xv
+            elif wd:
+                gv3 = gv3 + decay * xv
+            v1 = v1 + (gv3 - v1) * one_b1
+            v2 = v2 * b2 + one_b2 * gv3 * gv3
+            new = xv - step_size * (v1 / (v2.sqrt() / bc2_sqrt + eps))
+        else:  # RMSprop
+            lr, wdc, alpha, one_alpha, eps, mom = (c[j] for j in range(6))
+            if wd:
+                gv3 = gv3 + wdc * xv
+            v1 = v1 * alpha + one_alpha * gv3 * gv3
+            if centered:
+                v2 = v2 + (gv3 - v2) * one_alpha
+                avg = (v1 - v2 * v2).sqrt() + eps
+            else:
+                avg = v1.sqrt() + eps
+            if rms_momentum:
+                v3 = v3 * mom + gv3 / avg
+                new = xv - lr * v3
+            else:
+                new = xv - lr * gv3 / avg
+        new = new.reshape(d, M)
+        x = torch.where(act > 0, new, x)
+        s1, s2, s3 = (v.reshape(d, M) if v is not None else None for v in (v1, v2, v3))
+        return x, s1, s2, s3, act, status, stop, f_best, hits, f, gn
+
+    return step
+
+
+def _compile(fn, label: str):
+    """``torch.compile`` (inductor) with a higher recompile limit; eager when compiling is impossible."""
+    cfg = torch._dynamo.config
+    for key in ("recompile_limit", "cache_size_limit"):
+        if hasattr(cfg, key):
+            setattr(cfg, key, max(getattr(cfg, key), 64))
+    return torch.compile(fn, dynamic=False)
+
+
+def compiled_loop(problem, x0, cls, kwargs, groups, make_sched, st, log_steps, maximize, f_opt,
+                  stop_flag=None, chunk: int | None = None):
+    """Run all rows of ``x0 [M, d]`` (group-major, ``len(groups)`` groups) with the compiled engine.
+
+    Returns a :class:`gradexp.runner.Result` exactly like the exact loop's, so records and plots
+    work unchanged. Compile time is kept in :data:`LAST_STATS` (``compile_seconds``).
+    """
+    from gradexp.runner import INTERRUPTED, MAX_STEPS, TARGETS, Result
+
+    if st.grad_noise > 0:
+        raise ConfigError("run.engine=compiled does not support run.grad_noise; use run.engine=exact")
+    K = int(chunk or CHUNK)
+    name, sets = _settings(cls, kwargs, groups)
+    G = len(groups)
+    M, d = x0.shape
+    N = M // G
+    sense = -1.0 if maximize else 1.0
+    steps = st.steps
+    dev = x0.device
+    lr_table = _lr_table(cls, kwargs, groups, make_sched, steps)
+
+    center = torch.tensor([(lo + hi) / 2 for lo, hi in zip(problem.lower, problem.upper)],
+                          dtype=torch.float32, device=dev)[:, None]
+    width = max(hi - lo for lo, hi in zip(problem.lower, problem.upper))
+    radius = min(width / 2 + st.diverge_factor * width, float(torch.finfo(torch.float32).max))
+    T = len(TARGETS)
+    if f_opt is not None:
+        thresholds = torch.tensor([sense * f_opt + t for t in TARGETS], dtype=torch.float32, device=dev)[:, None]
+    else:
+        thresholds = torch.full((T, 1), math.nan, dtype=torch.float32, device=dev)
+
+    step = _make_step(problem, name, sets, G, st, sense, center, radius, thresholds)
+
+    def chunk_fn(x, s1, s2, s3, act, status, stop, f_best, hits, c, k0, last, n: int):
+        f0 = gn0 = None
+        for i in range(n):
+            x, s1, s2, s3, act, status, stop, f_best, hits, f, gn = step(
+                x, s1, s2, s3, act, status, stop, f_best, hits, c[i], k0 + i, last)
+            if i == 0:
+                f0, gn0 = f, gn
+        return x, s1, s2, s3, act, status, stop, f_best, hits, f0, gn0
+
+    one = _compile(lambda *a: chunk_fn(*a, n=1), "one")
+    many = _compile(lambda *a: chunk_fn(*a, n=K), "many") if steps >= K else None
+
+    x = x0.t().contiguous().clone()
+    zeros = torch.zeros_like(x)
+    n_state = {"SGD": 1, "Adam": 2, "AdamW": 2, "RMSprop": 3}[name]
+    s1, s2, s3 = (zeros.clone() if j < n_state else None for j in range(3))
+    act = torch.ones(M, dtype=torch.float32, device=dev)
+    status = torch.zeros(M, dtype=torch.int32, device=dev)
+    stop = torch.full((M,), steps, dtype=torch.int32, device=dev)
+    f_best = torch.full((M,), math.inf, dtype=torch.float32, device=dev)
+    hits = torch.full((T, M), -1, dtype=torch.int32, device=dev)
+    false, true = torch.tensor(False, device=dev), torch.tensor(True, device=dev)
+
+    res = Result()
+    stats = {"compile_seconds": 0.0, "calls": 0, "chunk": K}
+    compiled_once = set()
+
+    def call(fn, key, k, n, is_last):
+        nonlocal x, s1, s2, s3, act, status, stop, f_best, hits
+        c = _coefficients(name, sets, lr_table, k, n).to(dev)
+        t0 = time.perf_counter()
+        out = fn(x, s1, s2, s3, act, status, stop, f_best, hits, c,
+                 torch.tensor(k, dtype=torch.int32, device=dev), true if is_last else false)
+        if key not in compiled_once:  # the first call of each variant compiles it
+            compiled_once.add(key)
+            stats["compile_seconds"] += time.perf_counter() - t0
+        stats["calls"] += 1
+        x_in = x
+        x, s1, s2, s3, act, status, stop, f_best, hits, f0, gn0 = out
+        return x_in, f0, gn0
+
+    logs = sorted(set(log_steps) | {steps})
+    li = 0
+    k = 0
+    interrupted = False
+    t_run = time.perf_counter()
+    while True:
+        if k == steps or (stop_flag is not None and stop_flag.set) or (k > 0 and not bool((act > 0).any())):
+            interrupted = k < steps and stop_flag is not None and stop_flag.set
+            x_k, f_k, gn_k = call(one, "one", k, 1, k == steps)
+            if li < len(logs) and logs[li] == k:
+                res.log_steps.append(k)
+                res.log_x.append(x_k.t().cpu().clone())
+                res.log_f.append(f_k.cpu().clone())
+                res.log_g.append(gn_k.cpu().clone())
+                res.log_lr.append(list(lr_table[k]))
+            x = x_k  # the final state is the evaluated point (no update after it)
+            break
+        next_log = logs[li] if li < len(logs) else steps
+        if k == next_log:
+            x_k, f_k, gn_k = call(one, "one", k, 1, False)
+            res.log_steps.append(k)
+            res.log_x.append(x_k.t().cpu().clone())
+            res.log_f.append(f_k.cpu().clone())
+            res.log_g.append(gn_k.cpu().clone())
+            res.log_lr.append(list(lr_table[k]))
+            li += 1
+            k += 1
+            continue
+        room = next_log - k
+        if many is not None and room >= K:
+            call(many, "many", k, K, False)
+            k += K
+        else:
+            call(one, "one", k, 1, False)
+            k += 1
+    stats["run_seconds"] = time.perf_counter() - t_run - stats["compile_seconds"]
+    LAST_STATS.clear()
+    LAST_STATS.update(stats)
+
+    act = act > 0
+    if interrupted or bool(act.any()):
+        code = INTERRUPTED if interrupted else MAX_STEPS
+        status = torch.where(act, torch.full_like(status, code), status)
+        stop = torch.where(act, torch.full_like(stop, k), stop)
+    stop, hits, status = stop.long(), hits.long(), status.to(torch.int8)
+    res.interrupted = interrupted
+    res.x, res.f, res.g = x.t().cpu().contiguous(), f_k.cpu(), gn_k.cpu()
+    res.status, res.stop = status.cpu(), stop.cpu()
+    res.f_best = (f_best if sense > 0 else -f_best).cpu()
+    res.hits = hits.t().contiguous().cpu() if f_opt is not None else None
+    per_group = torch.tensor(lr_table, dtype=torch.float64)
+    group_of_row = torch.arange(G).repeat_interleave(N)
+    res.lr_final = per_group[res.stop.clamp(max=per_group.shape[0] - 1), group_of_row]
+    return res
