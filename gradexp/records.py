@@ -169,8 +169,16 @@ def _unlink(p):
 
 
 def write_csv(df: pd.DataFrame, path: Path) -> None:
-    """Write a table so that every float32 value reads back exactly (9 significant digits)."""
-    atomic_write_text(path, df.to_csv(index=False, float_format=FLOAT_FORMAT, lineterminator="\n"))
+    """Write a table so that every float32 value reads back exactly (9 significant digits).
+
+    A negative zero is written ``-0.0`` (``-0`` would read back as the integer 0, losing its sign).
+    """
+    fmt = FLOAT_FORMAT
+    floats = df.select_dtypes("floating").to_numpy()
+    if floats.size and bool(np.any((floats == 0) & np.signbit(floats))):
+        def fmt(v):
+            return "-0.0" if v == 0 and np.signbit(v) else FLOAT_FORMAT % v
+    atomic_write_text(path, df.to_csv(index=False, float_format=fmt, lineterminator="\n"))
 
 
 def git_commit(cwd=None) -> str | None:
