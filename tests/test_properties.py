@@ -112,9 +112,9 @@ def test_csv_round_trip_is_exact_for_float32(values, tmp_path_factory):
 def box(draw):
     dim = draw(st.integers(1, 4))
     lows = draw(st.lists(st.floats(-1e6, 1e6), min_size=dim, max_size=dim))
-    widths = draw(st.lists(st.floats(1e-3, 1e6), min_size=dim, max_size=dim))
+    widths = draw(st.lists(st.floats(1e-3, 1e3), min_size=dim, max_size=dim))  # relative to the magnitude
     lower = tuple(float(lo) for lo in lows)
-    upper = tuple(lo + w for lo, w in zip(lower, widths))
+    upper = tuple(lo + w * max(1.0, abs(lo)) for lo, w in zip(lower, widths))
     return SimpleNamespace(dim=dim, lower=lower, upper=upper)
 
 
