@@ -178,7 +178,7 @@ def _record_interrupt(out: Path, cfg) -> bool:
             return True  # the runner recorded the starts as they were when the signal came
     except Exception:
         pass
-    _record_failure(out, cfg, "interrupted before the run started", status="interrupted")
+    _record_failure(out, cfg, "interrupted before any results were written", status="interrupted")
     return False
 
 

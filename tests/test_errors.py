@@ -106,6 +106,7 @@ def test_bad_input_is_one_line(args, words, tmp_path):
     res = run_cli([*flags, f"hydra.run.dir={run_dir}", "run.steps=3", "plot.enabled=false", *overrides],
                   cwd=tmp_path)
     assert_one_line_error(res, *words)
+    assert res.stdout.strip() == ""   # no log lines (e.g. Hydra's own "Error getting object ...")
     assert no_results(run_dir)
     assert not (tmp_path / "outputs").exists() or not list((tmp_path / "outputs").rglob("summary.csv"))
 
