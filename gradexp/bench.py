@@ -1,0 +1,463 @@
+"""Benchmark: ``python -m gradexp.bench [--quick] [--out FILE.csv] [--cases ...]``.
+
+Measures, in one process and one run (ratios are side by side, so they survive a noisy machine):
+
+- ``tutorial``: the tutorial's loop (one start, a ``[d]`` tensor, torch.optim, a Python loop);
+- ``bare``: one torch.optim optimizer on an ``[N, d]`` tensor and nothing else;
+- ``runner``: ``gradexp.runner.run(cfg)`` (Hydra-composed config, default logging, plots off);
+- ``cli``: ``python -m gradexp ...`` as a subprocess (start-up, run, CSV files, plots) into a temp dir;
+- ``compiled``: the runner with ``run.engine=compiled`` (compile time reported apart, deviation
+  from the exact path reported);
+- ``help``: wall time of ``python -m gradexp --help``;
+- ``hparams``: several lrs in one job (``+run.hparams={lr: [...]}``) vs a Hydra multirun of them;
+- ``study``: the optimizer-visualisation study (2-D Rastrigin and Rosenbrock, one start, 200 steps,
+  clipping 1.0, 600 Adam lrs and 40 × 30 SGD (lr, momentum) pairs per function, Lion when
+  pytorch-optimizer is installed) through the several-settings-per-job path;
+- ``memory`` (only with ``--memory``): peak RSS of the CLI at 16384 starts × 20000 steps.
+
+The tutorial loop runs one start; its point-steps/s is its rate per start, which is what running
+N starts one after another would give. LBFGS couples the coordinates of a tensor, so it runs one
+optimizer per start: its N is capped (``LBFGS_MAX_N``). Prints a table, PASS/FAIL per target, and
+writes every row to a CSV file.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import math
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+
+SIZES = (1, 64, 1024, 16384)
+OPTIMIZERS = ("sgd", "adam", "rmsprop", "lbfgs")
+LBFGS_MAX_N = 64
+CASES = ("tutorial", "bare", "runner", "cli", "compiled", "help", "hparams", "study")
+OPT_KW = {"sgd": dict(lr=1e-3), "adam": dict(lr=1e-3), "rmsprop": dict(lr=1e-3), "lbfgs": dict(lr=1.0)}
+OBJECTIVES = (("himmelblau", 2), ("rosenbrock", 50))
+COLUMNS = ["case", "objective", "dim", "optimizer", "N", "steps", "seconds", "compile_seconds",
+           "point_steps_per_s", "peak_rss_mb", "runner_over_bare", "cli_over_bare", "cli_over_tutorial",
+           "speedup_vs_tutorial", "max_abs_dev", "note"]
+
+
+def _rss_mb(who=resource.RUSAGE_SELF) -> float:
+    return resource.getrusage(who).ru_maxrss / 1024.0  # Linux: KiB
+
+
+def _overrides(objective, dim, opt, n, steps):
+    ov = [f"objective={objective}", f"optimizer={opt}", f"run.steps={steps}", "run.progress=false"]
+    if objective != "himmelblau":
+        ov.append(f"objective.dim={dim}")
+    if opt != "lbfgs":
+        ov.append(f"optimizer.lr={OPT_KW[opt]['lr']}")
+    if dim == 2 and math.isqrt(n) ** 2 == n:
+        ov += ["start=grid", f"start.n={math.isqrt(n)}"]
+    else:
+        ov += ["start=uniform", f"start.n={n}"]
+    return ov
+
+
+def _compose(overrides):
+    from hydra import compose, initialize_config_module
+
+    with initialize_config_module(config_module="gradexp.conf", version_base=None):
+        return compose("config", overrides=["plot.enabled=false", *overrides])
+
+
+def _starts(objective, dim, n):
+    from gradexp.objectives import build
+    from gradexp.starts import make_starts
+
+    cfg = _compose(_overrides(objective, dim, "adam", n, 1))
+    problem = build(cfg.objective)
+    return problem, make_starts(cfg.start, problem, 0)
+
+
+def _optimizer(opt, params):
+    import torch
+
+    cls = {"sgd": torch.optim.SGD, "adam": torch.optim.Adam, "rmsprop": torch.optim.RMSprop,
+           "lbfgs": torch.optim.LBFGS}[opt]
+    return cls(params, **OPT_KW[opt])
+
+
+def tutorial_loop(objective, dim, opt, steps) -> float:
+    """The tutorial's loop on one start (a ``[d]`` tensor); returns seconds."""
+    import torch
+
+    problem, starts = _starts(objective, dim, 1)
+    x = starts[0].clone().requires_grad_(True)
+    o = _optimizer(opt, [x])
+    func = problem.f
+    t0 = time.perf_counter()
+    if opt == "lbfgs":
+        def closure():
+            o.zero_grad()
+            loss = func(x)
+            loss.backward()
+            return loss
+        for _ in range(steps):
+            o.step(closure)
+        return time.perf_counter() - t0
+    for step in range(steps + 1):
+        if step:
+            o.zero_grad()
+            f.backward()
+            o.step()
+        f = func(x)
+    return time.perf_counter() - t0
+
+
+def bare_loop(objective, dim, opt, n, steps) -> float:
+    """One torch.optim optimizer on an ``[N, d]`` tensor, nothing else; returns seconds."""
+    problem, starts = _starts(objective, dim, n)
+    func = problem.f
+    if opt == "lbfgs":  # per start, like the runner
+        t0 = time.perf_counter()
+        for i in range(n):
+            x = starts[i].clone().requires_grad_(True)
+            o = _optimizer(opt, [x])
+
+            def closure():
+                o.zero_grad()
+                loss = func(x)
+                loss.backward()
+                return loss
+            for _ in range(steps):
+                o.step(closure)
+        return time.perf_counter() - t0
+    x = starts.clone().requires_grad_(True)
+    o = _optimizer(opt, [x])
+    t0 = time.perf_counter()
+    for _ in range(steps):
+        o.zero_grad()
+        func(x).sum().backward()
+        o.step()
+    return time.perf_counter() - t0
+
+
+def runner_run(overrides):
+    """``gradexp.runner.run`` on a composed config; returns (seconds, summary)."""
+    from gradexp.runner import run
+
+    cfg = _compose(overrides)
+    t0 = time.perf_counter()
+    _, summary = run(cfg)
+    return time.perf_counter() - t0, summary
+
+
+def cli_run(args, timeout=3600):
+    """``python -m gradexp ARGS`` into a temporary folder; returns (seconds, peak RSS MiB of the child)."""
+    with tempfile.TemporaryDirectory(prefix="gradexp-bench-") as tmp:
+        env = dict(os.environ, MPLBACKEND="Agg")
+        extra = [] if "--help" in args else [f"hydra.run.dir={tmp}/run", f"hydra.sweep.dir={tmp}/multi"]
+        t0 = time.perf_counter()
+        p = subprocess.Popen([sys.executable, "-m", "gradexp", *args, *extra], cwd=tmp, env=env,
+                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        err = p.stderr.read()
+        _, status, usage = os.wait4(p.pid, 0)
+        p.returncode = os.waitstatus_to_exitcode(status)
+        dt = time.perf_counter() - t0
+        if p.returncode != 0:
+            raise RuntimeError(f"python -m gradexp {' '.join(args)} failed: {err.decode()[-400:]}")
+        return dt, usage.ru_maxrss / 1024.0
+
+
+class Bench:
+    """Collects rows, prints them and the targets."""
+
+    def __init__(self):
+        self.rows: list[dict] = []
+        self.targets: list[tuple[str, bool | None, str]] = []
+
+    def add(self, **row):
+        full = {c: row.get(c, "") for c in COLUMNS}
+        if full["seconds"] != "" and full["N"] != "" and full["steps"] != "" and not full["point_steps_per_s"]:
+            full["point_steps_per_s"] = full["N"] * full["steps"] / max(full["seconds"], 1e-12)
+        self.rows.append(full)
+        print(_fmt_row(full), flush=True)
+        return full
+
+    def target(self, name, ok, detail):
+        self.targets.append((name, ok, detail))
+
+    def find(self, **keys):
+        for r in self.rows:
+            if all(r.get(k) == v for k, v in keys.items()):
+                return r
+        return None
+
+
+def _fmt(v, w):
+    if isinstance(v, float):
+        s = f"{v:.3g}" if abs(v) < 1e5 else f"{v:.3e}"
+    else:
+        s = str(v)
+    return s[:w].rjust(w)
+
+
+WIDTHS = dict(case=9, objective=10, dim=3, optimizer=7, N=6, steps=5, seconds=8, compile_seconds=7,
+              point_steps_per_s=10, peak_rss_mb=7, runner_over_bare=6, cli_over_bare=6, cli_over_tutorial=9,
+              speedup_vs_tutorial=9, max_abs_dev=8)
+HEAD = dict(case="case", objective="objective", dim="d", optimizer="opt", N="N", steps="steps", seconds="seconds",
+            compile_seconds="compile", point_steps_per_s="pt-steps/s", peak_rss_mb="RSS MB",
+            runner_over_bare="run/bare", cli_over_bare="cli/bare", cli_over_tutorial="cli/tutor",
+            speedup_vs_tutorial="x tutor", max_abs_dev="max dev")
+
+
+def _fmt_row(r):
+    return " ".join(_fmt(r[c], w) for c, w in WIDTHS.items()) + ("  " + r["note"] if r["note"] else "")
+
+
+def bench_matrix(b: Bench, cases, sizes, optimizers, steps, objectives):
+    """tutorial / bare / runner / cli / compiled rows for each objective × optimizer × N."""
+    for objective, dim in objectives:
+        for opt in optimizers:
+            tut = None
+            if "tutorial" in cases:
+                sec = tutorial_loop(objective, dim, opt, steps)
+                tut = b.add(case="tutorial", objective=objective, dim=dim, optimizer=opt, N=1, steps=steps,
+                            seconds=sec, speedup_vs_tutorial=1.0, note="one start; rate per start")
+            for n in sizes:
+                if opt == "lbfgs" and n > LBFGS_MAX_N:
+                    continue
+                if dim > 2 and n > 1024 and opt != "adam":
+                    continue  # keeps the default run short: d=50 at N=16384 for Adam only
+                bare = runner = None
+                note = "per start" if opt == "lbfgs" else ""
+                if "bare" in cases:
+                    sec = bare_loop(objective, dim, opt, n, steps)
+                    bare = b.add(case="bare", objective=objective, dim=dim, optimizer=opt, N=n, steps=steps,
+                                 seconds=sec, note=note)
+                ov = _overrides(objective, dim, opt, n, steps)
+                exact_summary = None
+                if "runner" in cases:
+                    sec, exact_summary = runner_run(ov)
+                    runner = b.add(case="runner", objective=objective, dim=dim, optimizer=opt, N=n, steps=steps,
+                                   seconds=sec, runner_over_bare=sec / bare["seconds"] if bare else "", note=note)
+                if "compiled" in cases and opt in ("sgd", "adam", "rmsprop") and n >= 1024:
+                    _compiled_row(b, objective, dim, opt, n, steps, ov, exact_summary, tut)
+                if "cli" in cases and opt == "adam":
+                    sec, rss = cli_run([*ov, "plot.enabled=true"])
+                    pst = n * steps / sec
+                    b.add(case="cli", objective=objective, dim=dim, optimizer=opt, N=n, steps=steps, seconds=sec,
+                          peak_rss_mb=rss, cli_over_bare=sec / bare["seconds"] if bare else "",
+                          cli_over_tutorial=(tut["seconds"] * n) / sec if tut else "",
+                          speedup_vs_tutorial=pst / tut["point_steps_per_s"] if tut else "",
+                          note="cli/tutor = tutorial time for N starts one by one / CLI time")
+                if runner and tut:
+                    runner["speedup_vs_tutorial"] = runner["point_steps_per_s"] / tut["point_steps_per_s"]
+                if bare and tut:
+                    bare["speedup_vs_tutorial"] = bare["point_steps_per_s"] / tut["point_steps_per_s"]
+
+
+def _compiled_row(b, objective, dim, opt, n, steps, ov, exact_summary, tut):
+    import numpy as np
+
+    from gradexp import fast
+
+    sec, summary = runner_run([*ov, "run.engine=compiled"])
+    stats = dict(fast.LAST_STATS)
+    dev = ""
+    note = f"run only; chunk {stats.get('chunk')}"
+    if exact_summary is not None:
+        xc = [c for c in summary.columns if c.startswith("x") and c[1:].isdigit()]
+        a = exact_summary[xc].to_numpy(dtype=np.float64)
+        c = summary[xc].to_numpy(dtype=np.float64)
+        ok = np.isfinite(a) & np.isfinite(c)
+        dev = float(np.abs(a - c)[ok].max()) if ok.any() else float("nan")
+        same = float((exact_summary["status"].to_numpy() == summary["status"].to_numpy()).mean())
+        note += f"; status agree {100 * same:.2f}%; dev = max |x_final - exact|"
+    run_s = stats.get("run_seconds", sec)
+    pst = n * steps / max(run_s, 1e-12)
+    b.add(case="compiled", objective=objective, dim=dim, optimizer=opt, N=n, steps=steps, seconds=run_s,
+          compile_seconds=stats.get("compile_seconds", ""), point_steps_per_s=pst, max_abs_dev=dev,
+          speedup_vs_tutorial=pst / tut["point_steps_per_s"] if tut else "",
+          note=note + f"; whole run {sec:.2f} s")
+
+
+def bench_help(b: Bench):
+    times = []
+    for _ in range(3):
+        t0 = time.perf_counter()
+        subprocess.run([sys.executable, "-m", "gradexp", "--help"], capture_output=True, check=True)
+        times.append(time.perf_counter() - t0)
+    t = min(times)
+    imp = subprocess.run([sys.executable, "-X", "importtime", "-m", "gradexp", "--help"], capture_output=True, text=True)
+    top = []
+    for line in imp.stderr.splitlines():
+        parts = line.split("|")
+        if len(parts) == 3 and parts[1].strip().isdigit():
+            top.append((int(parts[1]), parts[2].strip()))
+    heavy = ", ".join(f"{name} {us / 1e6:.2f}s" for us, name in sorted(top, reverse=True)[:3]
+                      if not name.startswith(" "))
+    b.add(case="help", seconds=t, note=f"best of 3; heaviest imports (cumulative): {heavy}")
+    b.target("3. --help < 1 s", t < 1.0, f"{t:.2f} s")
+
+
+def bench_hparams(b: Bench, steps, quick):
+    lrs = [0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2][: (3 if quick else 8)]
+    base = ["objective=himmelblau", "optimizer=adam", "start=grid", "start.n=8", f"run.steps={steps}"]
+    one, _ = cli_run([*base, "+run.hparams={lr:[" + ",".join(map(str, lrs)) + "]}"])
+    multi, _ = cli_run(["-m", *base, "optimizer.lr=" + ",".join(map(str, lrs)), "hydra/launcher=basic"])
+    n = 64 * len(lrs)
+    b.add(case="hp_job", objective="himmelblau", dim=2, optimizer="adam", N=n, steps=steps, seconds=one,
+          note=f"{len(lrs)} lrs in one job (run.hparams), CLI wall time")
+    b.add(case="hp_multi", objective="himmelblau", dim=2, optimizer="adam", N=n, steps=steps, seconds=multi,
+          note=f"Hydra multirun of the same {len(lrs)} lrs; gain {multi / one:.2f}x")
+    b.target("5. several lrs in one job vs multirun", multi > one, f"{multi / one:.2f}x faster ({one:.1f} s vs {multi:.1f} s)")
+
+
+def _lion():
+    for mod in ("pytorch_optimizer", "torch_optimizer"):
+        try:
+            m = __import__(mod)
+            if hasattr(m, "Lion"):
+                return f"{mod}.Lion"
+        except ImportError:
+            continue
+    return None
+
+
+def bench_study(b: Bench, quick, engines=("exact", "compiled")):
+    """The optimizer-visualisation study through run.hparams; reference 690 s one candidate at a time."""
+    import numpy as np
+
+    n_lr, n_sgd_lr, n_mom = (20, 8, 5) if quick else (600, 40, 30)
+    adam_lrs = [float(f"{v:.6g}") for v in np.logspace(-3, 0, n_lr)]
+    sgd_lrs = [float(f"{v:.6g}") for v in np.logspace(-4, -0.5, n_sgd_lr)]
+    moms = [float(f"{v:.4g}") for v in np.linspace(0.0, 0.97, n_mom)]
+    problems = [("rastrigin", "[-2,3.5]"), ("rosenbrock", "[-2,2]")]
+    lion = _lion()
+    jobs = []
+    for objective, x in problems:
+        base = [f"objective={objective}", "start=point", f"start.x={x}", "run.steps=200", "run.clip_grad_norm=1.0",
+                "run.log.points=20"]
+        jobs.append((objective, "adam", [*base, "optimizer=adam", "+run.hparams={lr:[%s]}" % ",".join(map(str, adam_lrs))], n_lr))
+        jobs.append((objective, "sgd", [*base, "optimizer=sgd", "+run.hparams={lr:[%s],momentum:[%s]}" % (
+            ",".join(map(str, sgd_lrs)), ",".join(map(str, moms)))], n_sgd_lr * n_mom))
+        if lion:
+            jobs.append((objective, "lion", [*base, "optimizer=custom", f"optimizer._target_={lion}", "optimizer.lr=1e-4",
+                                             "+run.hparams={lr:[%s]}" % ",".join(map(str, adam_lrs))], n_lr))
+    total_ref = 690.0 * (1 if not quick else (2 * n_lr + n_sgd_lr * n_mom) / 2400)
+    for engine in engines:
+        tot = comp = 0.0
+        cands = 0
+        for objective, opt, ov, n in jobs:
+            if engine == "compiled" and opt == "lion":
+                continue
+            sec, _ = runner_run([*ov, f"run.engine={engine}"])
+            extra = {}
+            if engine == "compiled":
+                from gradexp import fast
+
+                extra = dict(compile_seconds=fast.LAST_STATS.get("compile_seconds", 0.0))
+                comp += extra["compile_seconds"]
+            tot += sec
+            cands += n
+            b.add(case=f"study_{engine[:4]}", objective=objective, dim=2, optimizer=opt, N=n, steps=200, seconds=sec,
+                  note="one start per candidate, clip 1.0" + ("; seconds include compiling" if extra else ""), **extra)
+        run_only = tot - comp
+        note = "" if lion else " (Lion skipped: pytorch-optimizer not installed)"
+        ok = run_only <= 0.01 * total_ref
+        b.target(f"6. study <= 1% of reference ({engine})", ok,
+                 f"{cands} candidates x 200 steps: {tot:.1f} s" + (f" ({run_only:.1f} s without {comp:.1f} s compiling)" if comp else "")
+                 + f" vs reference {total_ref:.0f} s, limit {0.01 * total_ref:.2f} s{note}")
+
+
+def bench_memory(b: Bench, quick):
+    steps = 2000 if quick else 20000
+    sec, rss = cli_run(["objective=himmelblau", "optimizer=adam", "start=grid", "start.n=128", f"run.steps={steps}"])
+    b.add(case="memory", objective="himmelblau", dim=2, optimizer="adam", N=16384, steps=steps, seconds=sec,
+          peak_rss_mb=rss, note="CLI subprocess, plots on; RSS from wait4")
+    b.target("4. peak RSS < 1 GiB at 16384 x 20000", rss < 1024 if steps == 20000 else None, f"{rss:.0f} MiB at {steps} steps")
+
+
+def _targets(b: Bench, steps):
+    cli = b.find(case="cli", objective="himmelblau", optimizer="adam", N=16384)
+    bare = b.find(case="bare", objective="himmelblau", optimizer="adam", N=16384)
+    tut = b.find(case="tutorial", objective="himmelblau", optimizer="adam")
+    if cli and bare and tut:
+        speed = cli["speedup_vs_tutorial"]
+        ok = speed >= 1000 and cli["seconds"] <= 2.5 * bare["seconds"] + 5
+        b.target("1. CLI 16384 starts (Adam, Himmelblau)", ok,
+                 f"{speed:.0f}x tutorial per point-step (>= 1000); {cli['seconds']:.1f} s vs "
+                 f"2.5 x bare {bare['seconds']:.1f} s + 5 = {2.5 * bare['seconds'] + 5:.1f} s")
+    ratios = [r for r in b.rows if r["case"] == "runner" and r["runner_over_bare"] != ""]
+    if ratios:
+        worst = max(ratios, key=lambda r: r["runner_over_bare"])
+        big = [r for r in ratios if r["N"] >= 1024]
+        b.target("2. runner <= 1.2 x bare loop (all rows)", worst["runner_over_bare"] <= 1.2,
+                 f"worst {worst['runner_over_bare']:.2f} ({worst['objective']} {worst['optimizer']} N={worst['N']}); "
+                 + (f"worst at N>=1024 {max(r['runner_over_bare'] for r in big):.2f}; " if big else "")
+                 + f"median {sorted(r['runner_over_bare'] for r in ratios)[len(ratios) // 2]:.2f}")
+    comp = [r for r in b.rows if r["case"] == "compiled" and r["N"] == 16384 and r["dim"] == 2]
+    if comp:
+        best = max(comp, key=lambda r: r["point_steps_per_s"])
+        b.target("7. compiled >= 200 M point-steps/s at 16384", best["point_steps_per_s"] >= 2e8,
+                 f"{best['point_steps_per_s'] / 1e6:.1f} M ({best['optimizer']}), compile {best['compile_seconds']:.1f} s, "
+                 f"max dev {best['max_abs_dev']}")
+
+
+def main(argv=None):
+    """Entry point of ``python -m gradexp.bench``."""
+    p = argparse.ArgumentParser(prog="python -m gradexp.bench", description=__doc__.split("\n\n")[0])
+    p.add_argument("--quick", action="store_true", help="tiny sizes and steps (a smoke test, seconds)")
+    p.add_argument("--out", default="bench.csv", help="CSV file to write (default bench.csv)")
+    p.add_argument("--cases", default=",".join(CASES), help=f"comma list of {','.join(CASES)}")
+    p.add_argument("--sizes", default=None, help="comma list of start counts N (default 1,64,1024,16384)")
+    p.add_argument("--optimizers", default=None, help="comma list of sgd,adam,rmsprop,lbfgs")
+    p.add_argument("--objectives", default=None, help="comma list of himmelblau,rosenbrock50 (default both)")
+    p.add_argument("--steps", type=int, default=None, help="steps per start (default 2000)")
+    p.add_argument("--threads", type=int, default=None, help="torch.set_num_threads for this process")
+    p.add_argument("--memory", action="store_true", help="also the 16384 x 20000 peak-RSS case")
+    a = p.parse_args(argv)
+    import torch
+
+    if a.threads:
+        torch.set_num_threads(a.threads)
+    cases = [c for c in a.cases.split(",") if c]
+    bad = [c for c in cases if c not in CASES]
+    if bad:
+        p.error(f"unknown case {bad[0]!r}; choose from {', '.join(CASES)}")
+    sizes = [int(s) for s in a.sizes.split(",")] if a.sizes else ([1, 16] if a.quick else list(SIZES))
+    opts = a.optimizers.split(",") if a.optimizers else (["adam", "lbfgs"] if a.quick else list(OPTIMIZERS))
+    steps = a.steps or (20 if a.quick else 2000)
+    objs = list(OBJECTIVES)
+    if a.objectives:
+        objs = [o for o in OBJECTIVES if f"{o[0]}{o[1] if o[1] > 2 else ''}" in a.objectives.split(",")]
+    if a.quick and not a.objectives:
+        objs = objs[:1]
+    b = Bench()
+    print(f"gradexp benchmark: torch {torch.__version__}, {os.cpu_count()} CPUs, {torch.get_num_threads()} threads, "
+          f"{steps} steps; load average {os.getloadavg()[0]:.1f}")
+    print(" ".join(_fmt(HEAD[c], w) for c, w in WIDTHS.items()) + "  note")
+    t0 = time.perf_counter()
+    runner_run(_overrides("himmelblau", 2, "adam", 4, 5))  # warm-up: imports (pandas, records) out of the timings
+    bench_matrix(b, cases, sizes, opts, steps, objs)
+    if "help" in cases:
+        bench_help(b)
+    if "hparams" in cases:
+        bench_hparams(b, 50 if a.quick else 500, a.quick)
+    if "study" in cases:
+        bench_study(b, a.quick, ("exact", "compiled") if "compiled" in cases else ("exact",))
+    if a.memory:
+        bench_memory(b, a.quick)
+    _targets(b, steps)
+    print(f"\ntargets (total {time.perf_counter() - t0:.0f} s, peak RSS of this process {_rss_mb():.0f} MiB):")
+    for name, ok, detail in b.targets:
+        print(f"  {'PASS' if ok else 'n/a ' if ok is None else 'FAIL'}  {name}: {detail}")
+    with open(a.out, "w", newline="") as fh:
+        w = csv.DictWriter(fh, fieldnames=COLUMNS)
+        w.writeheader()
+        w.writerows(b.rows)
+    print(f"wrote {a.out}")
+    return b
+
+
+if __name__ == "__main__":
+    main()
