@@ -13,7 +13,7 @@ from gradexp.errors import ConfigError
 from gradexp.runner import run
 from tests.conftest import compose
 
-POINTS = "start.points=[[0,0],[1,-1],[-4,4],[3.5,-1.5],[1e4,1e4]]"
+POINTS = "start.points=[[0,0],[1,-1],[-4,4],[3.5,-1.5],[2e4,2e4]]"  # the last one starts beyond the divergence radius
 
 
 def test_unsupported_optimizer_refused():
