@@ -71,7 +71,7 @@ BAD_INPUT = [
     ("unknown-optimizer-keyword", ["+optimizer.foo=1"], ["optimizer.foo", "torch.optim.Adam", "accepted", "betas"]),
     ("target-does-not-import", ["optimizer=custom", "optimizer._target_=nosuch.Class"],
      ["optimizer._target_", "nosuch.Class", "does not import", "No module named 'nosuch'"]),
-    ("optimizer-refuses-value", ["optimizer.betas=[0.9,2.0]"], ["Adam", "betas"]),
+    ("optimizer-refuses-value", ["optimizer.betas=[0.9,2.0]"], ["Adam", "beta", "2.0"]),
     ("unknown-key", ["run.stepz=3"], ["run.stepz", "not a config key", "steps", "grad_tol", "+run.stepz"]),
     ("unknown-top-key", ["nosuch=3"], ["nosuch", "not a config key", "seed", "run", "+nosuch"]),
     ("unknown-objective-key", ["objective.nosuch=1"], ["objective.nosuch", "not a config key", "dim", "bounds"]),
@@ -91,7 +91,7 @@ BAD_INPUT = [
 
 
 # More cases of the same kinds, each a Python process that imports torch: run with -m slow.
-EXTRA = {"unknown-schedule", "dim-zero-2d-only", "points-wrong-length", "start-n-zero", "grid-too-big",
+EXTRA = {"zero-lr", "empty-lr", "dim-zero", "unknown-schedule", "dim-zero-2d-only", "points-wrong-length", "start-n-zero", "grid-too-big",
          "optimizer-refuses-value", "new-objective-key", "section-replaced", "bad-seed", "bad-device",
          "expression-var-beyond-dim"}
 BAD_PARAMS = [pytest.param(args, words, id=name, marks=pytest.mark.slow if name in EXTRA else ())
@@ -105,17 +105,10 @@ def test_bad_input_is_one_line(args, words, tmp_path):
     overrides = [a for a in args if not a.startswith("-")]
     res = run_cli([*flags, f"hydra.run.dir={run_dir}", "run.steps=3", "plot.enabled=false", *overrides],
                   cwd=tmp_path)
-    assert_one_line_error(res, *words)
+    assert_one_line_error(res, *words, code=2)
     assert res.stdout.strip() == ""   # no log lines (e.g. Hydra's own "Error getting object ...")
     assert no_results(run_dir)
     assert not (tmp_path / "outputs").exists() or not list((tmp_path / "outputs").rglob("summary.csv"))
-
-
-def test_bad_input_exit_status_is_2(tmp_path):
-    res = run_cli(["optimizer.lr=-1", f"hydra.run.dir={tmp_path / 'run'}"], cwd=tmp_path)
-    assert_one_line_error(res, "optimizer.lr", code=2)
-    res = run_cli(["run.stepz=3", f"hydra.run.dir={tmp_path / 'run'}"], cwd=tmp_path)
-    assert_one_line_error(res, "run.stepz", code=2)
 
 
 def test_good_input_passes(tmp_path):

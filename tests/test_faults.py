@@ -61,7 +61,7 @@ def _points(points) -> str:
     return "start.points=[" + ",".join(f"[{x!r},{y!r}]" for x, y in points) + "]"
 
 
-@settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=8, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(opt=st.sampled_from(ELEMENTWISE), lr=st.sampled_from([1e-3, 1e-2, 3e-2]),
        clean=st.lists(clean_point, min_size=1, max_size=4), bad=st.lists(bad_point, min_size=1, max_size=3),
        data=st.data())

@@ -66,7 +66,7 @@ def batch_case(draw):
         draw(st.sampled_from(["himmelblau", "rosenbrock", "rastrigin"]))
 
 
-@settings(max_examples=10, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=8, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(case=batch_case())
 def test_batched_equals_alone(case):
     opt, hp, points, objective = case
