@@ -32,7 +32,9 @@ import torch
 from gradexp.errors import ConfigError
 
 CHUNK = 4  # optimizer steps fused into one compiled call
-SUPPORTED = ("torch.optim.SGD", "torch.optim.Adam", "torch.optim.AdamW", "torch.optim.RMSprop")
+COEF_BLOCK = 512  # steps of per-step scalars computed at a time
+SUPPORTED = ("torch.optim.SGD", "torch.optim.Adam", "torch.optim.AdamW", "torch.optim.RMSprop",
+             "pytorch_optimizer.Lion")
 # constructor keywords that only choose torch.optim's implementation, not the arithmetic
 _IMPL_KEYS = ("foreach", "fused", "capturable", "differentiable")
 # keywords each supported optimizer understands here, with their torch defaults
@@ -43,24 +45,35 @@ _DEFAULTS = {
     "AdamW": dict(lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=1e-2, amsgrad=False, maximize=False),
     "RMSprop": dict(lr=1e-2, alpha=0.99, eps=1e-8, weight_decay=0.0, momentum=0.0, centered=False,
                     maximize=False),
+    "Lion": dict(lr=1e-4, betas=(0.9, 0.99), weight_decay=0.0, weight_decouple=True, fixed_decay=False,
+                 maximize=False),
 }
+N_STATE = {"SGD": 1, "Adam": 2, "AdamW": 2, "RMSprop": 3, "Lion": 1}
 # the compile statistics of the last run in this process (read by the benchmark)
 LAST_STATS: dict = {}
 
 
-def supported_message(name: str) -> str:
-    return (f"run.engine=compiled does not support optimizer {name}; it supports "
+def supported_message(name: str, engine: str = "compiled") -> str:
+    """The error for an optimizer the functional engines do not write out."""
+    return (f"run.engine={engine} does not support optimizer {name}; it supports "
             f"{', '.join(s.rsplit('.', 1)[1].lower() for s in SUPPORTED)} "
             f"(use run.engine=exact for any other optimizer)")
 
 
-def _settings(cls, kwargs: dict, groups: list[dict]) -> tuple[str, list[dict]]:
-    """Check the optimizer and return ``(name, one full settings dict per group)``."""
+def _path(cls) -> str:
     from gradexp.optim import class_path
 
     path = class_path(cls)
+    if path.startswith("pytorch_optimizer.") and cls.__name__ == "Lion":
+        return "pytorch_optimizer.Lion"
+    return path
+
+
+def _settings(cls, kwargs: dict, groups: list[dict], engine: str = "compiled") -> tuple[str, list[dict]]:
+    """Check the optimizer and return ``(name, one full settings dict per group)``."""
+    path = _path(cls)
     if path not in SUPPORTED:
-        raise ConfigError(supported_message(path))
+        raise ConfigError(supported_message(path, engine))
     name = path.rsplit(".", 1)[1]
     defaults = _DEFAULTS[name]
     out = []
@@ -70,18 +83,18 @@ def _settings(cls, kwargs: dict, groups: list[dict]) -> tuple[str, list[dict]]:
             if key in _IMPL_KEYS:
                 continue
             if key not in defaults:
-                raise ConfigError(f"run.engine=compiled does not support optimizer.{key} for {name}; "
+                raise ConfigError(f"run.engine={engine} does not support optimizer.{key} for {name}; "
                                   f"accepted: {', '.join(defaults)} (or use run.engine=exact)")
             merged[key] = value
         if merged.get("amsgrad") or merged.get("maximize"):
             key = "amsgrad" if merged.get("amsgrad") else "maximize"
-            raise ConfigError(f"run.engine=compiled does not support optimizer.{key}=true; use run.engine=exact")
+            raise ConfigError(f"run.engine={engine} does not support optimizer.{key}=true; use run.engine=exact")
         if name == "Adam" and merged.pop("decoupled_weight_decay"):
             name = "AdamW"
         out.append(merged)
-    for key in ("nesterov", "centered"):
+    for key in ("nesterov", "centered", "weight_decouple", "fixed_decay"):
         if len({bool(m.get(key, False)) for m in out}) > 1:
-            raise ConfigError(f"run.engine=compiled needs one value of optimizer.{key} for all run.hparams groups")
+            raise ConfigError(f"run.engine={engine} needs one value of optimizer.{key} for all run.hparams groups")
     return name, out
 
 
@@ -107,37 +120,55 @@ def _lr_table(cls, kwargs, groups, make_sched, steps: int) -> list[list[float]]:
     return table
 
 
-def _coefficients(name: str, sets: list[dict], lr_table, k0: int, K: int) -> torch.Tensor:
-    """Per-step, per-group scalars for steps ``k0 .. k0+K-1`` as float32 ``[K, C, G, 1]``.
+def coefficient_table(name: str, sets: list[dict], lr_table, k0: int, k1: int) -> torch.Tensor:
+    """Per-step, per-group scalars of steps ``k0 .. k1 - 1`` as float32 ``[k1 - k0, C, G, 1]``.
 
-    Computed in double precision the way torch.optim computes its Python-float scalars.
+    Computed once, vectorised over steps and groups in double precision, with the formulas
+    torch.optim evaluates on Python floats (lr from the schedule, bias corrections, SGD's first
+    momentum step), then rounded to float32.
     """
-    rows = []
-    for i in range(K):
-        k = k0 + i
-        t = k + 1  # torch.optim's step counter after its increment
-        lrs = lr_table[min(k, len(lr_table) - 1)]
-        per_group = []
-        for lr, s in zip(lrs, sets):
-            if name == "SGD":
-                first = t == 1
-                per_group.append([lr, s["weight_decay"], 0.0 if first else s["momentum"],
-                                  1.0 if first else 1.0 - s["dampening"], s["momentum"]])
-            elif name in ("Adam", "AdamW"):
-                b1, b2 = s["betas"]
-                step_size = lr / (1 - b1**t)
-                bc2_sqrt = math.sqrt(1 - b2**t)
-                decay = 1 - lr * s["weight_decay"] if name == "AdamW" else s["weight_decay"]
-                per_group.append([step_size, bc2_sqrt, 1 - b1, b2, 1 - b2, s["eps"], decay])
-            else:  # RMSprop
-                per_group.append([lr, s["weight_decay"], s["alpha"], 1 - s["alpha"], s["eps"], s["momentum"]])
-        rows.append(per_group)
-    c = torch.tensor(rows, dtype=torch.float64)  # [K, G, C]
-    return c.permute(0, 2, 1).unsqueeze(-1).to(torch.float32).contiguous()
+    f64 = torch.float64
+    last = len(lr_table) - 1
+    lr = torch.tensor([lr_table[min(k, last)] for k in range(k0, k1)], dtype=f64)  # [S, G]
+    S, G = lr.shape
+    t = torch.arange(k0 + 1, k1 + 1, dtype=f64)[:, None].expand(S, G)  # torch.optim's step counter after ++
+
+    def per_group(key, index=None):
+        vals = [s[key] if index is None else s[key][index] for s in sets]
+        return torch.tensor([float(v) for v in vals], dtype=f64)[None, :].expand(S, G)
+
+    if name == "SGD":
+        mom, damp, wd = per_group("momentum"), per_group("dampening"), per_group("weight_decay")
+        first = t == 1
+        cols = [lr, wd, torch.where(first, 0.0, mom), torch.where(first, 1.0, 1.0 - damp), mom]
+    elif name in ("Adam", "AdamW"):
+        b1, b2 = per_group("betas", 0), per_group("betas", 1)
+        wd = per_group("weight_decay")
+        step_size = lr / (1 - b1 ** t)
+        bc2_sqrt = torch.sqrt(1 - b2 ** t)
+        decay = 1 - lr * wd if name == "AdamW" else wd
+        cols = [step_size, bc2_sqrt, 1 - b1, b2, 1 - b2, per_group("eps"), decay]
+    elif name == "RMSprop":
+        alpha = per_group("alpha")
+        cols = [lr, per_group("weight_decay"), alpha, 1 - alpha, per_group("eps"), per_group("momentum")]
+    else:  # Lion (pytorch_optimizer): decoupled decay p *= 1 - wd * lr (or 1 - wd when fixed)
+        b1, b2, wd = per_group("betas", 0), per_group("betas", 1), per_group("weight_decay")
+        if sets[0]["weight_decouple"]:
+            decay = 1 - wd * (1.0 if sets[0]["fixed_decay"] else lr)
+        else:
+            decay = wd
+        cols = [lr, 1 - b1, 1 - b2, decay]
+    c = torch.stack(cols, dim=1)  # [S, C, G]
+    return c.unsqueeze(-1).to(torch.float32).contiguous()
 
 
-def _make_step(problem, name: str, sets: list[dict], G: int, st, sense: float, center, radius: float, thresholds):
-    """The pure function of one step (eval, bookkeeping, update) on the ``[d, M]`` state."""
+def _make_step(problem, name: str, sets: list[dict], G: int, st, sense: float, center, radius: float, thresholds,
+               eager: bool = False):
+    """The pure function of one step (eval, bookkeeping, update) on the ``[d, M]`` state.
+
+    ``eager``: the gradient by ``torch.autograd.grad`` (cheaper than ``torch.func`` outside a
+    compiled graph); otherwise by ``torch.func.grad_and_value`` so that ``torch.compile`` traces it.
+    """
     from torch.func import grad_and_value
 
     f_obj = problem.f
@@ -149,6 +180,7 @@ def _make_step(problem, name: str, sets: list[dict], G: int, st, sense: float, c
     rms_momentum = name == "RMSprop" and any(s["momentum"] != 0 for s in sets)
     centered = name == "RMSprop" and bool(sets[0]["centered"])
     wd = any(s["weight_decay"] != 0 for s in sets)
+    lion_decoupled = name == "Lion" and bool(sets[0]["weight_decouple"])
     flt_max = float(torch.finfo(torch.float32).max)
     from gradexp.runner import CONVERGED, DIVERGED, MAX_STEPS
 
@@ -157,14 +189,26 @@ def _make_step(problem, name: str, sets: list[dict], G: int, st, sense: float, c
         fs = f if sense > 0 else -f
         return fs.sum(), f
 
-    gv = grad_and_value(loss, has_aux=True)
+    if eager:
+        def gv(x):
+            # f on a contiguous [M, d] copy, as the exact runner evaluates it: the same kernels, so
+            # the same bits of f and of its gradient
+            with torch.enable_grad():
+                xr = x.t().contiguous().requires_grad_(True)
+                f = f_obj(xr)
+                fs = f if sense > 0 else -f
+                (g,) = torch.autograd.grad(fs.sum(), xr)
+            return g.t(), (torch.linalg.vector_norm(g, dim=-1), f.detach())
+    else:
+        gv = grad_and_value(loss, has_aux=True)
 
     def step(x, s1, s2, s3, act, status, stop, f_best, hits, c, k, last):
         """x [d, M]; s1..s3 optimizer state; c [C, G, 1] this step's scalars; k step (0-d)."""
         d, M = x.shape
-        g, (_, f) = gv(x)
+        g, (gn, f) = gv(x)
         fs = f if sense > 0 else -f
-        gn = torch.linalg.vector_norm(g, dim=0)
+        if not eager:
+            gn = torch.linalg.vector_norm(g, dim=0)
         done = ~(((x - center).abs().amax(0) <= radius) & (fs.abs() <= flt_max))
         conv = torch.zeros_like(done)
         if grad_tol > 0:
@@ -200,6 +244,15 @@ def _make_step(problem, name: str, sets: list[dict], G: int, st, sense: float, c
             v1 = v1 + (gv3 - v1) * one_b1
             v2 = v2 * b2 + one_b2 * gv3 * gv3
             new = xv - step_size * (v1 / (v2.sqrt() / bc2_sqrt + eps))
+        elif name == "Lion":
+            lr, one_b1, one_b2, decay = c[0], c[1], c[2], c[3]
+            if wd and lion_decoupled:
+                xv = xv * decay
+            elif wd:
+                gv3 = gv3 + decay * xv
+            upd = torch.sign(v1 + (gv3 - v1) * one_b1)
+            v1 = v1 + (gv3 - v1) * one_b2
+            new = xv - lr * upd
         else:  # RMSprop
             lr, wdc, alpha, one_alpha, eps, mom = (c[j] for j in range(6))
             if wd:
@@ -233,18 +286,37 @@ def _compile(fn, label: str):
 
 
 def compiled_loop(problem, x0, cls, kwargs, groups, make_sched, st, log_steps, maximize, f_opt,
-                  stop_flag=None, chunk: int | None = None):
-    """Run all rows of ``x0 [M, d]`` (group-major, ``len(groups)`` groups) with the compiled engine.
+                  stop_flag=None, chunk: int | None = None, engine: str = "compiled", threads: int | None = None):
+    """Run all rows of ``x0 [M, d]`` (group-major, ``len(groups)`` groups) with a functional engine.
+
+    ``engine="compiled"``: ``torch.compile``'d chunks of steps, run with ``threads`` torch threads
+    (default 1: Inductor's OpenMP kernels on a shared small machine are far slower with more).
+    ``engine="vector"``: the same step function run eagerly, one step per call: no compile time;
+    every hyper-parameter is a per-group ``[G, 1]`` tensor, so thousands of ``run.hparams``
+    settings cost about as much as one (``torch.optim`` loops over param groups in Python).
 
     Returns a :class:`gradexp.runner.Result` exactly like the exact loop's, so records and plots
     work unchanged. Compile time is kept in :data:`LAST_STATS` (``compile_seconds``).
     """
+    if engine == "vector":
+        return _run(problem, x0, cls, kwargs, groups, make_sched, st, log_steps, maximize, f_opt, stop_flag,
+                    1, engine)
+    old = torch.get_num_threads()
+    torch.set_num_threads(int(threads or 1))
+    try:
+        return _run(problem, x0, cls, kwargs, groups, make_sched, st, log_steps, maximize, f_opt, stop_flag,
+                    int(chunk or CHUNK), engine)
+    finally:
+        torch.set_num_threads(old)
+
+
+def _run(problem, x0, cls, kwargs, groups, make_sched, st, log_steps, maximize, f_opt, stop_flag, K, engine):
     from gradexp.runner import INTERRUPTED, MAX_STEPS, TARGETS, Result
 
     if st.grad_noise > 0:
-        raise ConfigError("run.engine=compiled does not support run.grad_noise; use run.engine=exact")
-    K = int(chunk or CHUNK)
-    name, sets = _settings(cls, kwargs, groups)
+        raise ConfigError(f"run.engine={engine} does not support run.grad_noise; use run.engine=exact")
+    eager = engine == "vector"
+    name, sets = _settings(cls, kwargs, groups, engine)
     G = len(groups)
     M, d = x0.shape
     N = M // G
@@ -252,6 +324,14 @@ def compiled_loop(problem, x0, cls, kwargs, groups, make_sched, st, log_steps, m
     steps = st.steps
     dev = x0.device
     lr_table = _lr_table(cls, kwargs, groups, make_sched, steps)
+    block = {"k0": 0, "k1": 0, "c": None}  # the coefficients of a block of steps, [B, C, G, 1]
+
+    def coefficients(k, n):
+        if not (block["k0"] <= k and k + n <= block["k1"]):
+            k1 = min(max(k + n, k + COEF_BLOCK), steps + 1)
+            block.update(k0=k, k1=k1, c=coefficient_table(name, sets, lr_table, k, k1).to(dev))
+        c = block["c"][k - block["k0"]:k - block["k0"] + n]
+        return c if eager else c.clone()  # compiled: a fresh, aligned input
 
     center = torch.tensor([(lo + hi) / 2 for lo, hi in zip(problem.lower, problem.upper)],
                           dtype=torch.float32, device=dev)[:, None]
@@ -263,7 +343,7 @@ def compiled_loop(problem, x0, cls, kwargs, groups, make_sched, st, log_steps, m
     else:
         thresholds = torch.full((T, 1), math.nan, dtype=torch.float32, device=dev)
 
-    step = _make_step(problem, name, sets, G, st, sense, center, radius, thresholds)
+    step = _make_step(problem, name, sets, G, st, sense, center, radius, thresholds, eager=eager)
 
     def chunk_fn(x, s1, s2, s3, act, status, stop, f_best, hits, c, k0, last, n: int):
         f0 = gn0 = None
@@ -274,12 +354,15 @@ def compiled_loop(problem, x0, cls, kwargs, groups, make_sched, st, log_steps, m
                 f0, gn0 = f, gn
         return x, s1, s2, s3, act, status, stop, f_best, hits, f0, gn0
 
-    one = _compile(lambda *a: chunk_fn(*a, n=1), "one")
-    many = _compile(lambda *a: chunk_fn(*a, n=K), "many") if steps >= K else None
+    if eager:
+        one, many = (lambda *a: chunk_fn(*a, n=1)), None
+    else:
+        one = _compile(lambda *a: chunk_fn(*a, n=1), "one")
+        many = _compile(lambda *a: chunk_fn(*a, n=K), "many") if steps >= K else None
 
     x = x0.t().contiguous().clone()
     zeros = torch.zeros_like(x)
-    n_state = {"SGD": 1, "Adam": 2, "AdamW": 2, "RMSprop": 3}[name]
+    n_state = N_STATE[name]
     s1, s2, s3 = (zeros.clone() if j < n_state else None for j in range(3))
     act = torch.ones(M, dtype=torch.float32, device=dev)
     status = torch.zeros(M, dtype=torch.int32, device=dev)
@@ -289,12 +372,15 @@ def compiled_loop(problem, x0, cls, kwargs, groups, make_sched, st, log_steps, m
     false, true = torch.tensor(False, device=dev), torch.tensor(True, device=dev)
 
     res = Result()
-    stats = {"compile_seconds": 0.0, "calls": 0, "chunk": K}
-    compiled_once = set()
+    stats = {"compile_seconds": 0.0, "calls": 0, "chunk": K, "engine": engine, "threads": torch.get_num_threads()}
+    if eager:
+        compiled_once = {"one", "many"}  # nothing to compile: no call is counted as compiling
+    else:
+        compiled_once = set()
 
     def call(fn, key, k, n, is_last):
         nonlocal x, s1, s2, s3, act, status, stop, f_best, hits
-        c = _coefficients(name, sets, lr_table, k, n).to(dev)
+        c = coefficients(k, n)
         t0 = time.perf_counter()
         out = fn(x, s1, s2, s3, act, status, stop, f_best, hits, c,
                  torch.tensor(k, dtype=torch.int32, device=dev), true if is_last else false)

@@ -31,7 +31,7 @@ STATUS = ("running", "converged", "diverged", "max_steps", "interrupted")
 RUNNING, CONVERGED, DIVERGED, MAX_STEPS, INTERRUPTED = range(5)
 SYNC_EVERY = 64  # steps between checks whether every start has stopped (one host sync)
 FLT_MAX = float(torch.finfo(torch.float32).max)
-ENGINES = ("exact", "compiled")  # run.engine: this module's loop, or gradexp.fast
+ENGINES = ("exact", "compiled", "vector")  # run.engine: this module's loop, or gradexp.fast (two modes)
 
 
 def target_column(delta: float) -> str:
@@ -405,7 +405,10 @@ def run(cfg, out_dir=None):
         raise ConfigError(f"device={device!r} is not available here ({str(exc).splitlines()[0]}); use cpu") from None
     engine = (cfg.get("run") or {}).get("engine", "exact")
     if engine not in ENGINES:
-        raise ConfigError(f"run.engine={engine!r} is not accepted; use {' or '.join(ENGINES)}")
+        raise ConfigError(f"run.engine={engine!r} is not accepted; use {', '.join(ENGINES)}")
+    threads = (cfg.get("run") or {}).get("threads", None)
+    if threads is not None and (isinstance(threads, bool) or not isinstance(threads, int) or threads < 1):
+        raise ConfigError(f"run.threads={threads!r} is not accepted; use a whole number >= 1 or null")
     cls, kwargs = optimizer_spec(cfg.optimizer)
     groups = expand_hparams(cfg.run.get("hparams"), cls, kwargs)
     make_sched = schedule_factory(cfg.get("schedule"))
@@ -438,13 +441,13 @@ def run(cfg, out_dir=None):
     progress = _Progress(st.progress, st.steps, label)
     per_start = st.per_start or not is_elementwise(cls)
     with _StopFlag() as flag:
-        if engine == "compiled":  # gradexp.fast: torch.compile'd functional steps (approximate)
+        if engine != "exact":  # gradexp.fast: functional steps, compiled or eager-vectorised (approximate)
             from gradexp.fast import compiled_loop
 
             if printer is not None and (printer.every is not None or print_tensors):
                 raise ConfigError("report.print_every / report.print_tensors need run.engine=exact")
             results = [compiled_loop(problem, x0, cls, kwargs, groups, make_sched, st, log_steps, maximize,
-                                     f_opt, flag)]
+                                     f_opt, flag, engine=engine, threads=threads)]
             order = [list(range(M))]
         elif not per_start:
             rows = [list(range(gi * N, (gi + 1) * N)) for gi in range(G)]
@@ -457,6 +460,8 @@ def run(cfg, out_dir=None):
                 gi = i // N
                 r = _loop(problem, x0[i:i + 1], make_opt_for([gi]), make_sched, [[0]], st, log_steps, maximize,
                           f_opt, printer if M == 1 else None, flag, None, noise_gen, print_tensors and i == 0)
+                if G > 1:  # the records index the lrs by global group: place this start's at its group
+                    r.log_lr = [[math.nan] * gi + list(lrs) + [math.nan] * (G - gi - 1) for lrs in r.log_lr]
                 results.append(r)
                 order.append([i])
                 progress.update(int(st.steps * (i + 1) / M), torch.ones(M - i - 1))
