@@ -9,6 +9,7 @@ from gradexp.errors import ConfigError
 
 KINDS = ("point", "points", "grid", "uniform")
 MAX_STARTS = 1_000_000
+MAX_VALUES = 50_000_000  # starts × dim: 200 MB of float32 per copy of the start tensor
 SANE_ABS = 1e12  # start coordinates beyond this are refused as typos
 
 
@@ -68,11 +69,14 @@ def make_starts(cfg, problem, seed: int):
         pts = [_point(p, dim, f"start.points[{i}]") for i, p in enumerate(raw)]
     elif kind == "grid":
         n = _count(node.get("n"), "start.n")
-        if n**dim > MAX_STARTS:
+        if n > 1 and (dim > 64 or n**dim > MAX_STARTS):  # (dim > 64: no big-number power for huge dims)
             raise ConfigError(
                 f"start=grid with start.n={n} in {dim} dimensions makes {n}**{dim} starts; "
                 f"at most {MAX_STARTS:,} are accepted (use start=uniform for high dimensions)"
             )
+        if n == 1:  # the centre of the box (also in very many dimensions, where a mesh would not fit)
+            centre = [(lo + hi) / 2 for lo, hi in zip(problem.lower, problem.upper)]
+            return torch.tensor([centre], dtype=torch.float64).to(torch.float32)
         axes = [
             torch.linspace(lo, hi, n, dtype=torch.float64) if n > 1 else torch.tensor([(lo + hi) / 2], dtype=torch.float64)
             for lo, hi in zip(problem.lower, problem.upper)
@@ -83,6 +87,9 @@ def make_starts(cfg, problem, seed: int):
         n = _count(node.get("n"), "start.n")
         if n > MAX_STARTS:
             raise ConfigError(f"start.n={n} is too many; at most {MAX_STARTS:,} starts are accepted")
+        if n * dim > MAX_VALUES:
+            raise ConfigError(f"start.n={n} in {dim} dimensions makes {n * dim:,} coordinates; at most "
+                              f"{MAX_VALUES:,} are accepted: use fewer starts")
         gen = torch.Generator().manual_seed(int(seed))
         lo = torch.tensor(problem.lower, dtype=torch.float64)
         hi = torch.tensor(problem.upper, dtype=torch.float64)

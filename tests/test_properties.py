@@ -171,3 +171,19 @@ def test_bad_start_coordinates_are_refused(v):
     problem = SimpleNamespace(dim=2, lower=(-5.0, -5.0), upper=(5.0, 5.0))
     with pytest.raises(ConfigError, match=r"start\.x\[0\]"):
         make_starts({"kind": "point", "x": [v, 0.0]}, problem, seed=0)
+
+
+def test_huge_start_requests_are_refused_or_cheap():
+    """A one-point grid in very many dimensions is the centre (no mesh); too many coordinates are refused."""
+    import time
+
+    dim = 200_000
+    problem = SimpleNamespace(dim=dim, lower=(-1.0,) * dim, upper=(3.0,) * dim)
+    t0 = time.monotonic()
+    x = make_starts({"kind": "grid", "n": 1}, problem, seed=0)
+    assert time.monotonic() - t0 < 2.0
+    assert x.shape == (1, dim) and bool((x == 1.0).all())
+    with pytest.raises(ConfigError, match="start=grid with start.n=2 in 200000 dimensions"):
+        make_starts({"kind": "grid", "n": 2}, problem, seed=0)
+    with pytest.raises(ConfigError, match=r"start.n=1000 in 200000 dimensions makes 200,000,000 coordinates"):
+        make_starts({"kind": "uniform", "n": 1000}, problem, seed=0)
