@@ -37,6 +37,47 @@ def group_options(group: str) -> list[str]:
     return sorted(p.name[:-5] for p in folder.iterdir() if p.name.endswith(".yaml"))
 
 
+HELP_FLAGS = ("--help", "-h")
+
+
+def default_help() -> str:
+    """The text ``python -m gradexp --help`` prints, built from the package's config files.
+
+    The same text Hydra's help prints for the default config (the ``hydra.help`` template of
+    ``conf/config.yaml`` with the config groups and the composed default config), without
+    starting Hydra: the defaults list is composed here (``_self_`` first, then one option per
+    group; options with a ``defaults`` list or a ``@package`` header are left to Hydra).
+    """
+    import string
+    from importlib.resources import files
+
+    from omegaconf import OmegaConf
+
+    conf = files("gradexp.conf")
+    root = OmegaConf.create((conf / "config.yaml").read_text())
+    cfg = OmegaConf.create()
+    for item in root.defaults:
+        if item == "_self_":
+            cfg = OmegaConf.merge(cfg, {k: v for k, v in root.items_ex(resolve=False)
+                                        if k not in ("defaults", "hydra")})
+            continue
+        ((group, option),) = item.items()
+        if option is None:
+            continue
+        text = (conf / group / f"{option}.yaml").read_text()
+        if "@package" in text or any(line.startswith("defaults:") for line in text.splitlines()):
+            return ""  # an option composing others: Hydra's own help is the reference
+        node = OmegaConf.create(text)
+        cfg = OmegaConf.merge(cfg, {group: node if node is not None else {}})
+    groups = "\n".join(f"{g}: {', '.join(group_options(g))}" for g in sorted(GROUPS) if group_options(g))
+    groups += "\n"  # Hydra ends its group list with a newline
+    template = OmegaConf.to_container(root.hydra.help, resolve=True)["template"]
+    body = string.Template(template).safe_substitute(
+        APP_CONFIG_GROUPS=groups, CONFIG=OmegaConf.to_yaml(cfg, resolve=False),
+        FLAGS_HELP="", HYDRA_CONFIG_GROUPS="")
+    return body + "\n"
+
+
 def _parse_args(args: list[str]):
     """Hydra's own command-line parser, with its errors reported as one line."""
     from hydra._internal.utils import get_args_parser
@@ -269,6 +310,13 @@ def main() -> None:
     """
     import signal
 
+    args = sys.argv[1:]
+    if args and all(a in HELP_FLAGS for a in args):  # the default config's help, without starting Hydra
+        text = default_help()
+        if text:
+            sys.stdout.write(text)
+            sys.stdout.flush()
+            return
     os.environ.setdefault(FULL_ERROR_ENV, "1" if os.environ.get("HYDRA_FULL_ERROR") == "1" else "0")
     try:
         signal.signal(signal.SIGTERM, _raise_interrupt)
