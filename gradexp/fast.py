@@ -209,18 +209,24 @@ def _make_step(problem, name: str, sets: list[dict], G: int, st, sense: float, c
         fs = f if sense > 0 else -f
         if not eager:
             gn = torch.linalg.vector_norm(g, dim=0)
-        done = ~(((x - center).abs().amax(0) <= radius) & (fs.abs() <= flt_max))
-        conv = torch.zeros_like(done)
+        # masks as float 1/0 (bool vectors take slow, partly scalar paths in Inductor's C++ code)
+        done = torch.where(((x - center).abs().amax(0) <= radius) & (fs.abs() <= flt_max), 0.0, 1.0)
+        conv = None
         if grad_tol > 0:
-            conv = conv | (gn <= grad_tol)
+            conv = torch.where(gn <= grad_tol, 1.0, 0.0)
         if f_target is not None:
-            conv = conv | (fs <= f_target)
-        newly = (act > 0) & (done | conv | last)
-        code = torch.where(done, DIVERGED, torch.where(conv, CONVERGED, MAX_STEPS)).to(status.dtype)
-        status = torch.where(newly, code, status)
-        stop = torch.where(newly, k, stop)
-        act = torch.where(newly, 0.0, act)  # float 1/0: bool vectors take slow paths in the C++ code
-        f_best = torch.fmin(f_best, fs)
+            hit = torch.where(fs <= f_target, 1.0, 0.0)
+            conv = hit if conv is None else torch.maximum(conv, hit)
+        stopping = torch.maximum(done, last) if conv is None else torch.maximum(torch.maximum(done, conv), last)
+        newly = act * stopping
+        if conv is None:
+            code = torch.where(done > 0, float(DIVERGED), float(MAX_STEPS))
+        else:
+            code = torch.where(done > 0, float(DIVERGED), torch.where(conv > 0, float(CONVERGED), float(MAX_STEPS)))
+        status = torch.where(newly > 0, code, status)
+        stop = torch.where(newly > 0, k, stop)
+        act = act - newly
+        f_best = torch.where(fs < f_best, fs, f_best)  # fmin: a NaN f never replaces the best
         hits = torch.where((hits < 0) & (fs <= thresholds), k, hits)
         if clip is not None:
             g = g * torch.clamp(clip / (gn + 1e-6), max=1.0)
@@ -365,11 +371,11 @@ def _run(problem, x0, cls, kwargs, groups, make_sched, st, log_steps, maximize, 
     n_state = N_STATE[name]
     s1, s2, s3 = (zeros.clone() if j < n_state else None for j in range(3))
     act = torch.ones(M, dtype=torch.float32, device=dev)
-    status = torch.zeros(M, dtype=torch.int32, device=dev)
+    status = torch.zeros(M, dtype=torch.float32, device=dev)  # status codes as floats (see _make_step)
     stop = torch.full((M,), steps, dtype=torch.int32, device=dev)
     f_best = torch.full((M,), math.inf, dtype=torch.float32, device=dev)
     hits = torch.full((T, M), -1, dtype=torch.int32, device=dev)
-    false, true = torch.tensor(False, device=dev), torch.tensor(True, device=dev)
+    false, true = torch.tensor(0.0, device=dev), torch.tensor(1.0, device=dev)
 
     res = Result()
     stats = {"compile_seconds": 0.0, "calls": 0, "chunk": K, "engine": engine, "threads": torch.get_num_threads()}
