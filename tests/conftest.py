@@ -30,3 +30,43 @@ def run_cli(args, cwd, env=None, timeout=300):
     full_env.pop("HYDRA_FULL_ERROR", None)
     return subprocess.run([sys.executable, "-m", "gradexp", *args], cwd=cwd, env=full_env,
                           capture_output=True, text=True, timeout=timeout)
+
+
+def run_cli_inprocess(args, cwd):
+    """``python -m gradexp ARGS`` inside this process (no torch import per case): a CompletedProcess.
+
+    The command line's own code path (gradexp.__main__.main, Hydra and all) runs with sys.argv,
+    the working folder, the environment and the signal handlers restored afterwards.
+    """
+    import contextlib
+    import io
+    import signal
+    import subprocess
+
+    from hydra.core.global_hydra import GlobalHydra
+
+    import gradexp.__main__ as cli
+
+    out, err = io.StringIO(), io.StringIO()
+    saved = (list(sys.argv), os.getcwd(), dict(os.environ), signal.getsignal(signal.SIGTERM),
+             signal.getsignal(signal.SIGINT))
+    code = 0
+    try:
+        sys.argv = ["gradexp", *args]
+        os.chdir(cwd)
+        os.environ.pop("HYDRA_FULL_ERROR", None)
+        os.environ.pop("GRADEXP_FULL_ERROR", None)
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            try:
+                cli.main()
+            except SystemExit as exc:
+                code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
+    finally:
+        sys.argv[:] = saved[0]
+        os.chdir(saved[1])
+        os.environ.clear()
+        os.environ.update(saved[2])
+        signal.signal(signal.SIGTERM, saved[3])
+        signal.signal(signal.SIGINT, saved[4])
+        GlobalHydra.instance().clear()
+    return subprocess.CompletedProcess(["gradexp", *args], code, out.getvalue(), err.getvalue())

@@ -13,7 +13,7 @@ import sys
 
 import pytest
 
-from tests.conftest import run_cli
+from tests.conftest import run_cli, run_cli_inprocess
 
 RESULT_FILES = ("summary.csv", "trace.csv", "provenance.json", "convergence.png", "trajectory.png")
 
@@ -90,21 +90,28 @@ BAD_INPUT = [
 ]
 
 
-# More cases of the same kinds, each a Python process that imports torch: run with -m slow.
-EXTRA = {"zero-lr", "empty-lr", "dim-zero", "unknown-schedule", "dim-zero-2d-only", "points-wrong-length", "start-n-zero", "grid-too-big",
-         "optimizer-refuses-value", "new-objective-key", "section-replaced", "bad-seed", "bad-device",
-         "expression-var-beyond-dim"}
-BAD_PARAMS = [pytest.param(args, words, id=name, marks=pytest.mark.slow if name in EXTRA else ())
-              for name, args, words in BAD_INPUT]
+# Each case runs the command line's code in this process (fast); a few also as a real process below.
+IN_A_PROCESS = {"unknown-optimizer", "negative-lr", "unknown-key", "start-not-a-number"}
+BAD_PARAMS = [pytest.param(args, words, id=name) for name, args, words in BAD_INPUT]
+PROCESS_PARAMS = [pytest.param(args, words, id=name) for name, args, words in BAD_INPUT if name in IN_A_PROCESS]
 
 
 @pytest.mark.parametrize("args, words", BAD_PARAMS)
 def test_bad_input_is_one_line(args, words, tmp_path):
+    check_bad_input(run_cli_inprocess, args, words, tmp_path)
+
+
+@pytest.mark.parametrize("args, words", PROCESS_PARAMS)
+def test_bad_input_is_one_line_in_a_real_process(args, words, tmp_path):
+    check_bad_input(run_cli, args, words, tmp_path)
+
+
+def check_bad_input(runner, args, words, tmp_path):
     run_dir = tmp_path / "run"
     flags = [a for a in args if a.startswith("-")]
     overrides = [a for a in args if not a.startswith("-")]
-    res = run_cli([*flags, f"hydra.run.dir={run_dir}", "run.steps=3", "plot.enabled=false", *overrides],
-                  cwd=tmp_path)
+    res = runner([*flags, f"hydra.run.dir={run_dir}", "run.steps=3", "plot.enabled=false", *overrides],
+                 cwd=tmp_path)
     assert_one_line_error(res, *words, code=2)
     assert res.stdout.strip() == ""   # no log lines (e.g. Hydra's own "Error getting object ...")
     assert no_results(run_dir)
@@ -161,16 +168,22 @@ ATTACKS = [
     "breakpoint()",
     "f\"{open('MARKER','w')}\"",
 ]
-# A few run by default; the whole list with -m slow (each case starts a Python process).
-QUICK = {0, 4, 12}
-ATTACK_PARAMS = [pytest.param(a, id=f"attack{i}", marks=() if i in QUICK else pytest.mark.slow)
-                 for i, a in enumerate(ATTACKS)]
+# Every attack through the command line's code in this process; one also as a real process.
+ATTACK_PARAMS = [pytest.param(a, id=f"attack{i}") for i, a in enumerate(ATTACKS)]
 
 
 @pytest.mark.parametrize("attack", ATTACK_PARAMS)
 def test_expression_attack_refused_before_running(attack, tmp_path):
+    check_attack(run_cli_inprocess, attack, tmp_path)
+
+
+def test_expression_attack_refused_in_a_real_process(tmp_path):
+    check_attack(run_cli, ATTACKS[0], tmp_path)
+
+
+def check_attack(runner, attack, tmp_path):
     run_dir = tmp_path / "run"
-    res = run_cli(["objective=expression", "objective.expr=" + hydra_quote(attack), "run.steps=3",
+    res = runner(["objective=expression", "objective.expr=" + hydra_quote(attack), "run.steps=3",
                    f"hydra.run.dir={run_dir}"], cwd=tmp_path)
     line = assert_one_line_error(res, "expression", "accepted", code=2)
     assert len(line) < 1000
@@ -178,12 +191,11 @@ def test_expression_attack_refused_before_running(attack, tmp_path):
     assert no_results(run_dir)
 
 
-@pytest.mark.parametrize("attack", [ATTACKS[0], pytest.param(ATTACKS[3], marks=pytest.mark.slow)],
-                         ids=["import", "open"])
+@pytest.mark.parametrize("attack", [ATTACKS[0], ATTACKS[3]], ids=["import", "open"])
 def test_number_attack_refused_before_running(attack, tmp_path):
     """Start coordinates are numbers: arithmetic of numbers, pi and e only."""
     run_dir = tmp_path / "run"
-    res = run_cli(["start=point", f"start.x=[{hydra_quote(attack)},1]", "run.steps=3", f"hydra.run.dir={run_dir}"],
+    res = run_cli_inprocess(["start=point", f"start.x=[{hydra_quote(attack)},1]", "run.steps=3", f"hydra.run.dir={run_dir}"],
                   cwd=tmp_path)
     assert_one_line_error(res, "start.x[0]", "number", "pi", code=2)
     assert not (tmp_path / "MARKER").exists()
