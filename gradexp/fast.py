@@ -100,14 +100,21 @@ def _settings(cls, kwargs: dict, groups: list[dict], engine: str = "compiled") -
 
 def _lr_table(cls, kwargs, groups, make_sched, steps: int) -> list[list[float]]:
     """The lr of every group before each step 0..steps, from the real scheduler on dummy params."""
-    params = [{"params": [torch.zeros(1, requires_grad=True)], **g} for g in groups]
-    try:
-        opt = cls(params, **kwargs)
-    except (TypeError, ValueError) as exc:
-        raise ConfigError(f"optimizer {cls.__name__} refused its settings: {exc}") from None
+    def build(param_groups):
+        try:
+            return cls(param_groups, **kwargs)
+        except (TypeError, ValueError) as exc:
+            raise ConfigError(f"optimizer {cls.__name__} refused its settings: {exc}") from None
+
+    if make_sched is None:  # no schedule: the lrs are constant; check each group's settings alone
+        # (torch.optim checks every new group against all earlier ones: quadratic in the groups)
+        table = []
+        for g in groups:
+            opt = build([{"params": [torch.zeros(1, requires_grad=True)], **g}])
+            table.append(float(opt.param_groups[0]["lr"]))
+        return [table] * (steps + 1)
+    opt = build([{"params": [torch.zeros(1, requires_grad=True)], **g} for g in groups])
     table = [[float(g["lr"]) for g in opt.param_groups]]
-    if make_sched is None:
-        return table * (steps + 1)
     sched = make_sched(opt)
     import warnings
 

@@ -18,3 +18,23 @@ def test_quick_bench_writes_csv_with_ratios(tmp_path):
     assert float(runner["point_steps_per_s"]) == 4 * 5 / float(runner["seconds"])
     assert float(runner["speedup_vs_tutorial"]) > 0
     assert any(name.startswith("2.") for name, _, _ in b.targets)
+
+
+def test_quick_study_reports_vector_rows_and_deviation(tmp_path, monkeypatch):
+    """The study rows: one vector job per function and optimizer, a sampled exact deviation."""
+    monkeypatch.setattr(bench, "_lion", lambda: None)  # keep it short: Adam and SGD only
+    out = tmp_path / "s.csv"
+    b = bench.main(["--quick", "--cases", "study", "--out", str(out)])
+    rows = list(csv.DictReader(out.open()))
+    assert [(r["objective"], r["optimizer"]) for r in rows] == [
+        ("rastrigin", "adam"), ("rastrigin", "sgd"), ("rosenbrock", "adam"), ("rosenbrock", "sgd")]
+    assert [int(r["N"]) for r in rows] == [20, 40, 20, 40]
+    for r in rows:
+        assert r["case"] == "study_vec" and float(r["max_abs_dev"]) >= 0
+    assert any(name.startswith("6.") for name, _, _ in b.targets)
+
+
+def test_help_target_measured(tmp_path):
+    b = bench.main(["--quick", "--cases", "help", "--out", str(tmp_path / "h.csv")])
+    (name, ok, detail), = [t for t in b.targets if t[0].startswith("3.")]
+    assert detail.endswith(" s") and float(detail.split()[0]) > 0
