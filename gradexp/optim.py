@@ -34,19 +34,16 @@ def class_path(cls) -> str:
 
 
 def _resolve_target(target: str, group: str):
-    from hydra.utils import get_object
+    from gradexp.imports import import_object
 
     if not isinstance(target, str) or not target or target == "???":
         raise ConfigError(
             f"{group}._target_ is not set; give a class by import path, e.g. {group}._target_=torch.optim.Adam"
         )
     try:
-        return get_object(target)
-    except Exception as exc:  # ImportError, AttributeError, hydra's wrapped errors
-        cause = exc.__cause__ or exc  # hydra wraps the ImportError/AttributeError that says why
-        reason = " ".join(str(cause).split()) or type(cause).__name__
-        reason = reason if len(reason) <= 160 else reason[:157] + "..."
-        raise ConfigError(f"{group}._target_={target!r} does not import ({reason})") from None
+        return import_object(target)
+    except ImportError as exc:
+        raise ConfigError(f"{group}._target_={target!r} does not import ({exc})") from None
 
 
 def _check_kwargs(cls, kwargs: Mapping, group: str, skip_first: int) -> None:

@@ -71,6 +71,10 @@ class Settings:
                 raise ConfigError(f"run.{key}={v!r} is not accepted; use {kind}{bound}" + (" or null" if allow_none else ""))
             return int(v) if integer else float(v)
 
+        from collections.abc import Mapping
+
+        if run is not None and not isinstance(run, Mapping):
+            raise ConfigError(f"run={run!r} is not accepted; run is a group of settings such as run.steps=1000")
         log = run.get("log", {}) if run is not None else {}
         log = {} if log is None else log
         if "steps" not in (run or {}):

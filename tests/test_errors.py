@@ -60,6 +60,7 @@ BAD_INPUT = [
     ("negative-steps", ["run.steps=-3"], ["run.steps=-3", "whole number", ">= 0"]),
     ("dim-zero", ["objective=rosenbrock", "objective.dim=0"], ["objective.dim=0", "rosenbrock", ">= 2"]),
     ("dim-zero-2d-only", ["objective.dim=0"], ["objective.dim=0", "himmelblau", "dim 2"]),
+    ("dim-too-large", ["objective=sphere", "objective.dim=1000000"], ["objective.dim=1000000", "at most"]),
     ("dim-unsupported", ["objective=himmelblau", "objective.dim=3"], ["objective.dim=3", "himmelblau", "dim 2 only"]),
     ("start-wrong-length", ["start=point", "start.x=[1,2,3]"], ["start.x", "3 coordinates", "dim 2", "2 numbers"]),
     ("start-huge", ["start=point", "start.x=[1e300,1]"], ["start.x[0]", "1e+300", "out of range", "|x| <="]),

@@ -133,10 +133,15 @@ class Objective:
         return Problem(self.name, dim, f, lower, upper, f_star, critical, dict(values))
 
 
+MAX_DIM = 100_000  # beyond this a run is a typo, not an experiment (one column per coordinate)
+
+
 def _read_dim(value, name: str, dims: tuple[int, int | None]) -> int:
     lo, hi = dims
     if isinstance(value, bool) or not isinstance(value, int) or value < lo or (hi is not None and value > hi):
         raise ConfigError(f"objective.dim={value!r} is not accepted for {name}: {_accepted_dims(dims)}")
+    if value > MAX_DIM:
+        raise ConfigError(f"objective.dim={value!r} is not accepted for {name}: at most {MAX_DIM:,} dimensions")
     return value
 
 
@@ -191,14 +196,12 @@ def _locate(target):
     if not isinstance(target, str) or not target.strip():
         raise ConfigError(f"objective._target_={target!r} is not accepted: use an import path such as "
                           "gradexp.objectives.himmelblau or mymodule.my_function")
-    from hydra.utils import get_object
+    from gradexp.imports import import_object
 
     try:
-        return get_object(target)
-    except Exception as err:  # ImportError, AttributeError, hydra's own errors
-        reason = " ".join(str(err).split())
-        if len(reason) > 160:
-            reason = reason[:157] + "..."
+        return import_object(target)
+    except ImportError as err:
+        reason = str(err)
         raise ConfigError(f"objective._target_={target} does not import ({reason}): use "
                           "objective=<name> or the import path of a batched function") from None
 
