@@ -8,6 +8,17 @@ import pytest
 os.environ.setdefault("MPLBACKEND", "Agg")
 
 
+def same_bits(a, b) -> bool:
+    """float32 arrays equal to the last bit; NaN matches NaN."""
+    import numpy as np
+
+    a, b = np.asarray(a, dtype=np.float32), np.asarray(b, dtype=np.float32)
+    if a.shape != b.shape:
+        return False
+    nan = np.isnan(a)
+    return bool(np.array_equal(nan, np.isnan(b)) and np.array_equal(a[~nan].view(np.int32), b[~nan].view(np.int32)))
+
+
 def compose(*overrides):
     """The config ``python -m gradexp OVERRIDES`` would run (plots off unless asked for)."""
     from hydra import compose as _compose

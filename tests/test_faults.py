@@ -23,18 +23,9 @@ from hypothesis import strategies as st
 from gradexp import records
 from gradexp.errors import ConfigError
 from gradexp.runner import run
-from tests.conftest import compose, run_cli
+from tests.conftest import compose, run_cli, same_bits
 
 ELEMENTWISE = ["sgd", "adam", "adamw", "adamax", "nadam", "radam", "rmsprop", "adagrad", "adadelta", "asgd", "rprop"]
-
-
-def same_bits(a, b) -> bool:
-    """Equal to the last bit (float32), NaN where the other is NaN."""
-    a, b = np.asarray(a, dtype=np.float32), np.asarray(b, dtype=np.float32)
-    if a.shape != b.shape:
-        return False
-    nan = np.isnan(a)
-    return bool(np.array_equal(nan, np.isnan(b)) and np.array_equal(a[~nan].view(np.int32), b[~nan].view(np.int32)))
 
 
 def one_line(stderr: str) -> list[str]:

@@ -20,16 +20,7 @@ from gradexp import records
 from gradexp.errors import ConfigError
 from gradexp.runner import run
 from gradexp.starts import make_starts
-from tests.conftest import compose
-
-
-def same_bits(a, b) -> bool:
-    """float32 arrays equal to the last bit; NaN matches NaN."""
-    a, b = np.asarray(a, dtype=np.float32), np.asarray(b, dtype=np.float32)
-    if a.shape != b.shape:
-        return False
-    nan = np.isnan(a)
-    return bool(np.array_equal(nan, np.isnan(b)) and np.array_equal(a[~nan].view(np.int32), b[~nan].view(np.int32)))
+from tests.conftest import compose, same_bits
 
 
 # ------------------------------------------------------------------------------------------------

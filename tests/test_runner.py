@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from gradexp.runner import TARGETS, log_schedule, run, target_column
-from tests.conftest import compose
+from tests.conftest import compose, same_bits
 
 ELEMENTWISE = ["sgd", "adam", "adamw", "adamax", "nadam", "radam", "rmsprop", "adagrad", "adadelta", "asgd", "rprop"]
 POINTS = "start.points=[[0,0],[1,-1],[-4,4],[3.5,-1.5],[-2.7,3.3]]"
@@ -32,13 +32,6 @@ def tutorial_loop(cls, kw, steps, start=(0.0, 0.0)):
         fs.append(f.item())
         xs.append(x.detach().clone().numpy())
     return fs, xs
-
-
-def same_bits(a, b):
-    """Equal to the last bit, NaN where the other is NaN."""
-    a, b = np.asarray(a, dtype=np.float32), np.asarray(b, dtype=np.float32)
-    return a.shape == b.shape and np.array_equal(a.view(np.int32), b.view(np.int32)) or (
-        np.array_equal(np.isnan(a), np.isnan(b)) and np.array_equal(a[~np.isnan(a)], b[~np.isnan(b)]))
 
 
 @pytest.mark.parametrize("opt", ELEMENTWISE)
