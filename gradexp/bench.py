@@ -36,7 +36,7 @@ import time
 
 SIZES = (1, 64, 1024, 16384)
 OPTIMIZERS = ("sgd", "adam", "rmsprop", "lbfgs")
-LBFGS_MAX_N = 64  # LBFGS runs one optimizer per start (and only on the 2-D objective)
+LBFGS_MAX_N = 16  # LBFGS runs one optimizer per start (and only on the 2-D objective)
 CASES = ("tutorial", "bare", "runner", "cli", "compiled", "help", "hparams", "study")
 OPT_KW = {"sgd": dict(lr=1e-3), "adam": dict(lr=1e-3), "rmsprop": dict(lr=1e-3), "lbfgs": dict(lr=1.0)}
 OBJECTIVES = (("himmelblau", 2), ("rosenbrock", 50))
@@ -223,15 +223,15 @@ def bench_matrix(b: Bench, cases, sizes, optimizers, steps, objectives):
     for objective, dim in objectives:
         for opt in optimizers:
             tut = None
+            if dim > 2 and opt != "adam":
+                continue
             if "tutorial" in cases:
                 sec = tutorial_loop(objective, dim, opt, steps)
                 tut = b.add(case="tutorial", objective=objective, dim=dim, optimizer=opt, N=1, steps=steps,
                             seconds=sec, speedup_vs_tutorial=1.0, note="one start; rate per start")
-            for n in sizes:
-                if opt == "lbfgs" and n > LBFGS_MAX_N:
-                    continue
-                if dim > 2 and (opt == "lbfgs" or n < 1024 or (n > 1024 and opt != "adam")):
-                    continue  # keeps the default run short: d=50 at N=1024, and N=16384 for Adam only
+            for n in (sorted({min(n, LBFGS_MAX_N) for n in sizes}) if opt == "lbfgs" else sizes):
+                if dim > 2 and (opt != "adam" or n < 1024):
+                    continue  # keeps the default run short: d=50 for Adam at N >= 1024 only
                 bare = runner = None
                 note = "per start" if opt == "lbfgs" else ""
                 if "bare" in cases:

@@ -286,11 +286,11 @@ def _loop(problem, x0, make_opt, make_sched, groups_of_rows, st: Settings, log_s
             # The thresholds decrease, so the targets a row has reached are always a prefix of
             # TARGETS: only the rows at or below their next threshold need work.
             rows = torch.nonzero(fsd <= thr_next).squeeze(1)
-            if rows.numel():
-                h = hits[rows]
-                h.masked_fill_((fsd[rows, None] <= thresholds) & (h < 0), k)
-                hits[rows] = h
-                thr_next[rows] = thr_ext[(h >= 0).sum(1)]
+            if rows.numel():  # index_select/index_copy_: several times cheaper than x[rows] indexing
+                h = hits.index_select(0, rows)
+                h.masked_fill_((fsd.index_select(0, rows)[:, None] <= thresholds) & (h < 0), k)
+                hits.index_copy_(0, rows, h)
+                thr_next.index_copy_(0, rows, thr_ext.index_select(0, (h >= 0).sum(1)))
         if lr_hist is not None:
             lr_hist.append(lr_now)
 
