@@ -89,8 +89,13 @@ def arithmetic(draw, depth=0):
 @settings(max_examples=200, deadline=None)
 @given(arithmetic())
 def test_parse_number_matches_python_arithmetic(case):
+    """Python's own value when it is finite; a refusal when it overflows (e.g. 1 / 5e-324)."""
     text, expected = case
-    assert parse_number(text) == float(expected)
+    if math.isfinite(expected):
+        assert parse_number(text) == float(expected)
+    else:
+        with pytest.raises(ConfigError, match="finite"):
+            parse_number(text)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -313,3 +318,9 @@ def test_integer_powers_close_to_torch_pow():
     x = torch.linspace(0.5, 2.0, 101, dtype=torch.float64).reshape(-1, 1)
     t = x[:, 0]
     assert torch.allclose(f(x), t**4 + t**-5 + t**11, rtol=1e-14, atol=0)
+
+
+def test_parse_number_refuses_overflow():
+    for text in ("1/5e-324", "1e308*10", "(10**300)**2"):
+        with pytest.raises(ConfigError):
+            parse_number(text)
