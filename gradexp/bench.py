@@ -434,7 +434,7 @@ def _targets(b: Bench, steps):
     if ratios:
         worst = max(ratios, key=lambda r: r["runner_over_bare"])
         big = [r for r in ratios if r["N"] >= 1024]
-        b.target("2. runner <= 1.2 x bare loop (all rows)", worst["runner_over_bare"] <= 1.2,
+        b.target("2. runner <= 1.2 x bare loop (all rows)", worst["runner_over_bare"] <= 1.2 if steps >= 1000 else None,
                  f"worst {worst['runner_over_bare']:.2f} ({worst['objective']} {worst['optimizer']} N={worst['N']}); "
                  + (f"worst at N>=1024 {max(r['runner_over_bare'] for r in big):.2f}; " if big else "")
                  + f"median {sorted(r['runner_over_bare'] for r in ratios)[len(ratios) // 2]:.2f}")
