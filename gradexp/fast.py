@@ -1,4 +1,9 @@
-"""The compiled engine (``run.engine=compiled``): fast, approximate, same outputs as the exact runner.
+"""The functional engines (``run.engine=compiled`` and ``run.engine=vector``): fast, approximate,
+same outputs as the exact runner.
+
+``vector`` runs the step function below eagerly (no compiling), one step per call; every
+hyper-parameter is a per-group tensor, so thousands of ``run.hparams`` settings in one job cost
+about as much as one. ``compiled`` compiles chunks of steps (below) and suits many starts.
 
 The exact runner (:mod:`gradexp.runner`) drives a real ``torch.optim`` optimizer and pays Python
 dispatch for every small tensor op of every step. This engine instead writes the optimizer's
@@ -19,7 +24,8 @@ of each target) — into a few loops over memory per call.
   deviation is reported by ``python -m gradexp.bench``.
 
 Supported optimizers: :data:`SUPPORTED` (SGD with momentum/dampening/nesterov/weight decay, Adam,
-AdamW, RMSprop incl. centered and momentum). Anything else is refused with a ``ConfigError``.
+AdamW, RMSprop incl. centered and momentum, pytorch-optimizer's Lion). Anything else is refused
+with a ``ConfigError``.
 """
 
 from __future__ import annotations
