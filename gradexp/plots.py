@@ -36,6 +36,13 @@ def run_title(problem, cls, kwargs, summary, maximize) -> str:
     return f"{problem.name} ({problem.dim}-D{sense}) · {name}{lr_txt} · {len(summary)} starts × {steps} steps"
 
 
+def _segments(starts, xs, ys):
+    """One ``[n, 2]`` array of points per start (rows sorted by start, then step)."""
+    cuts = np.flatnonzero(np.diff(starts)) + 1
+    pts = np.column_stack([xs, ys])
+    return [seg for seg in np.split(pts, cuts) if len(seg)]
+
+
 def _pick(starts, max_lines):
     starts = np.unique(starts)
     if len(starts) <= max_lines:
@@ -59,14 +66,19 @@ def convergence(trace, f_opt, path, title="", maximize=False, max_lines=MAX_LINE
         ylabel = "f"
         if np.all(y[np.isfinite(y)] > 0):
             ax.set_yscale("log")
+    from matplotlib.collections import LineCollection
+
     alpha = max(0.15, min(1.0, 8 / max(len(shown), 1)))
-    steps = sub["step"].to_numpy()
-    starts = sub["start"].to_numpy()
-    bounds = np.flatnonzero(np.diff(starts)) + 1
-    for seg in np.split(np.arange(len(sub)), bounds):
-        s = np.maximum(steps[seg], 0.5)  # step 0 on a log axis
-        ax.plot(s, y[seg], lw=1, alpha=alpha)
+    steps = np.maximum(sub["step"].to_numpy(dtype=np.float64), 0.5)  # step 0 on a log axis
+    lines = _segments(sub["start"].to_numpy(), steps, y)
+    colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    ax.add_collection(LineCollection(lines, lw=1, alpha=alpha, colors=[colors[i % len(colors)] for i in range(len(lines))]))
     ax.set_xscale("log")
+    finite = y[np.isfinite(y)]
+    ax.set_xlim(0.5, max(float(steps.max()), 1.0) * 1.05)
+    if finite.size:
+        lo, hi = float(finite.min()), float(finite.max())
+        ax.set_ylim(*((lo / 2, hi * 2) if ax.get_yscale() == "log" else (lo - 0.05 * (hi - lo + 1), hi + 0.05 * (hi - lo + 1))))
     ax.set_xlabel("step (log; step 0 drawn at 0.5)")
     ax.set_ylabel(ylabel)
     more = f" ({len(shown)} of {trace['start'].nunique()} starts shown)" if len(shown) < trace["start"].nunique() else ""
@@ -108,11 +120,10 @@ def trajectory(trace, summary, problem, maximize, path, title="", max_paths=400,
         fig.colorbar(cs, ax=ax, label="f")
     shown = _pick(summary["start"].to_numpy(), max_paths)
     sub = trace[trace["start"].isin(shown)]
-    starts = sub["start"].to_numpy()
-    bounds = np.flatnonzero(np.diff(starts)) + 1
-    px, py = sub["x0"].to_numpy(), sub["x1"].to_numpy()
-    for seg in np.split(np.arange(len(sub)), bounds):
-        ax.plot(px[seg], py[seg], "-", color="white", lw=0.9, alpha=0.85)
+    from matplotlib.collections import LineCollection
+
+    paths = _segments(sub["start"].to_numpy(), sub["x0"].to_numpy(dtype=np.float64), sub["x1"].to_numpy(dtype=np.float64))
+    ax.add_collection(LineCollection(paths, colors="white", lw=0.9, alpha=0.85))
     first = summary[summary["start"].isin(shown)]
     ax.plot(first["start_x0"], first["start_x1"], "o", ms=3.5, color="white", mec="black", mew=0.5, label="start")
     ends = first[first["status"] != "diverged"]
