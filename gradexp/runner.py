@@ -242,7 +242,8 @@ def _loop(problem, x0, make_opt, make_sched, groups_of_rows, st: Settings, log_s
         X = params[0] if len(params) == 1 else torch.cat(params)
         f = problem.f(X)
         fs = f if sense > 0 else -f
-        grads = torch.autograd.grad(fs.sum(), params)
+        loss = fs.sum()
+        grads = torch.autograd.grad(loss, params)
         g = grads[0] if len(grads) == 1 else torch.cat(grads)
         Xd, fd, fsd = X.detach(), f.detach(), fs.detach()
         last = k == steps
@@ -253,9 +254,9 @@ def _loop(problem, x0, make_opt, make_sched, groups_of_rows, st: Settings, log_s
         # smallest margin to each row's next target (<= 0 or NaN: some row may have reached one).
         mn, mx = torch.aminmax(Xd)
         if thr_next is None:
-            probe = torch.stack([fsd.sum(), mn, mx]).tolist()
+            probe = torch.stack([loss.detach(), mn, mx]).tolist()
         else:
-            probe = torch.stack([fsd.sum(), mn, mx, (fsd - thr_next).min()]).tolist()
+            probe = torch.stack([loss.detach(), mn, mx, (fsd - thr_next).min()]).tolist()
         done = None
         if not (math.isfinite(probe[0]) and probe[1] >= x_lo and probe[2] <= x_hi):
             done = ~(((Xd - center).abs().amax(-1) <= radius) & (fsd.abs() <= FLT_MAX))
