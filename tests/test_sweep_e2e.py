@@ -25,7 +25,6 @@ def _art_by_hand(starts: pd.DataFrame, label: str) -> float:
     return total / ok.sum() if ok.sum() else math.inf
 
 
-@pytest.mark.slow
 def test_sweep_writes_summary_metrics_and_report(tmp_path):
     sweep = tmp_path / "sweep"
     r = _run(["-m", "gradexp", "-m", "optimizer=sgd,adam", "optimizer.lr=1e-3,10", "objective=himmelblau",
