@@ -92,18 +92,13 @@ def tutorial_loop(objective, dim, opt, steps) -> float:
 
     problem, starts = _starts(objective, dim, 1)
     x = starts[0].clone().requires_grad_(True)
-    o = _optimizer(opt, [x])
     func = problem.f
-    t0 = time.perf_counter()
     if opt == "lbfgs":
-        def closure():
-            o.zero_grad()
-            loss = func(x)
-            loss.backward()
-            return loss
-        for _ in range(steps):
-            o.step(closure)
+        t0 = time.perf_counter()
+        _closure_steps(func, x, opt, steps)
         return time.perf_counter() - t0
+    o = _optimizer(opt, [x])
+    t0 = time.perf_counter()
     for step in range(steps + 1):
         if step:
             o.zero_grad()
@@ -113,6 +108,20 @@ def tutorial_loop(objective, dim, opt, steps) -> float:
     return time.perf_counter() - t0
 
 
+def _closure_steps(func, x, opt, steps) -> None:
+    """``steps`` steps of a closure optimizer (LBFGS) on the one start ``x``."""
+    o = _optimizer(opt, [x])
+
+    def closure():
+        o.zero_grad()
+        loss = func(x)
+        loss.backward()
+        return loss
+
+    for _ in range(steps):
+        o.step(closure)
+
+
 def bare_loop(objective, dim, opt, n, steps) -> float:
     """One torch.optim optimizer on an ``[N, d]`` tensor, nothing else; returns seconds."""
     problem, starts = _starts(objective, dim, n)
@@ -120,16 +129,7 @@ def bare_loop(objective, dim, opt, n, steps) -> float:
     if opt == "lbfgs":  # per start, like the runner
         t0 = time.perf_counter()
         for i in range(n):
-            x = starts[i].clone().requires_grad_(True)
-            o = _optimizer(opt, [x])
-
-            def closure():
-                o.zero_grad()
-                loss = func(x)
-                loss.backward()
-                return loss
-            for _ in range(steps):
-                o.step(closure)
+            _closure_steps(func, starts[i].clone().requires_grad_(True), opt, steps)
         return time.perf_counter() - t0
     x = starts.clone().requires_grad_(True)
     o = _optimizer(opt, [x])
