@@ -225,6 +225,31 @@ def _loop(problem, x0, make_opt, make_sched, groups_of_rows, st: Settings, log_s
         thr_ext = torch.cat([thresholds, torch.tensor([-math.inf], device=dev)])
         hits = torch.full((M, len(TARGETS)), -1, dtype=torch.long, device=dev)
         thr_next = thresholds[0].expand(M).clone()
+    # f of the last few steps, scanned every `window` steps: the exact first step reaching each
+    # target and the best f are found per block, which costs one copy per step.
+    window = max(1, min(32, (1 << 22) // max(M, 1)))
+    f_window = torch.empty((window, M), dtype=torch.float32, device=dev)
+    held, held_from = 0, 0  # rows of f_window in use; the step of its first row
+
+    def scan_window():
+        nonlocal held
+        if held == 0:
+            return
+        F = f_window[:held]
+        F = torch.where(torch.isnan(F), math.inf, F)  # a diverged step never counts
+        low = F.amin(0)
+        torch.minimum(f_best, low, out=f_best)
+        if thresholds is not None:
+            # the thresholds decrease: a row with a new hit in the block is at or below its next one
+            rows = torch.nonzero(low <= thr_next).squeeze(1)
+            if rows.numel():
+                reach = F.index_select(1, rows)[:, :, None] <= thresholds  # [held, rows, T]
+                first = held_from + reach.to(torch.int8).argmax(0)            # first True per (row, T)
+                h = hits.index_select(0, rows)
+                h = torch.where(reach.any(0) & (h < 0), first, h)
+                hits.index_copy_(0, rows, h)
+                thr_next.index_copy_(0, rows, thr_ext.index_select(0, (h >= 0).sum(1)))
+        held = 0
     need_gn_each_step = st.grad_tol > 0 or st.clip_grad_norm is not None
     any_stopped = False
     res = Result()
@@ -250,13 +275,9 @@ def _loop(problem, x0, make_opt, make_sched, groups_of_rows, st: Settings, log_s
         gn = torch.linalg.vector_norm(g, dim=-1) if (need_gn_each_step or last or k == next_log) else None
 
         # --- events: cheap whole-tensor tests, per-row work only when something happened ---
-        # One host sync: f's sum (non-finite?), x's range (runaway?) and, when f* is known, the
-        # smallest margin to each row's next target (<= 0 or NaN: some row may have reached one).
+        # One host sync: f's sum (non-finite?) and x's range (runaway?).
         mn, mx = torch.aminmax(Xd)
-        if thr_next is None:
-            probe = torch.stack([loss.detach(), mn, mx]).tolist()
-        else:
-            probe = torch.stack([loss.detach(), mn, mx, (fsd - thr_next).min()]).tolist()
+        probe = torch.stack([loss.detach(), mn, mx]).tolist()
         done = None
         if not (math.isfinite(probe[0]) and probe[1] >= x_lo and probe[2] <= x_hi):
             done = ~(((Xd - center).abs().amax(-1) <= radius) & (fsd.abs() <= FLT_MAX))
@@ -279,19 +300,12 @@ def _loop(problem, x0, make_opt, make_sched, groups_of_rows, st: Settings, log_s
                 stop.masked_fill_(newly, k)
                 active &= ~newly
                 any_stopped = True
-        if math.isfinite(probe[0]):  # no NaN in f: the plain minimum (fmin is ~20x slower on CPU)
-            torch.minimum(f_best, fsd, out=f_best)
-        else:
-            torch.fmin(f_best, fsd, out=f_best)
-        if thresholds is not None and not probe[3] > 0:
-            # The thresholds decrease, so the targets a row has reached are always a prefix of
-            # TARGETS: only the rows at or below their next threshold need work.
-            rows = torch.nonzero(fsd <= thr_next).squeeze(1)
-            if rows.numel():  # index_select/index_copy_: several times cheaper than x[rows] indexing
-                h = hits.index_select(0, rows)
-                h.masked_fill_((fsd.index_select(0, rows)[:, None] <= thresholds) & (h < 0), k)
-                hits.index_copy_(0, rows, h)
-                thr_next.index_copy_(0, rows, thr_ext.index_select(0, (h >= 0).sum(1)))
+        if held == 0:
+            held_from = k
+        f_window[held].copy_(fsd)
+        held += 1
+        if held == window:
+            scan_window()
         if lr_hist is not None:
             lr_hist.append(lr_now)
 
@@ -355,6 +369,7 @@ def _loop(problem, x0, make_opt, make_sched, groups_of_rows, st: Settings, log_s
                     p.copy_(torch.where(active[offset:offset + n, None], p, b))
                     offset += n
 
+    scan_window()
     # --- the final state: the last evaluated step (stopped starts are frozen there) ---
     if gn is None:
         gn = torch.linalg.vector_norm(g, dim=-1)

@@ -209,3 +209,29 @@ def test_steps_zero_evaluates_only():
     assert len(t) == 1 and s.loc[0, "steps"] == 0
     assert s.loc[0, "f_final"] == pytest.approx(-1.0, rel=1e-6)
     assert s.loc[0, "grad_norm"] == pytest.approx(math.sqrt(2) * math.sqrt(3), rel=1e-5)
+
+
+DIVERGING = ["optimizer=sgd", "optimizer.lr=0.02", "start=points",
+             "start.points=[[0,0],[1e4,1e4],[3.5,-1.5],[-1e4,2],[1,1],[-3,-3],[4,4]]"]
+
+
+@pytest.mark.parametrize("extra", [["start=grid", "start.n=4"], ["start=grid", "start.n=4", "run.f_target=1e-4"],
+                                   DIVERGING])
+def test_runtimes_and_best_f_agree_with_every_step_of_the_trace(extra):
+    """With every step logged, rt_<Δf> is the first logged f <= f* + Δf and f_best the least f, per start.
+
+    Covers many starts, blocks of steps, stopping (frozen starts) and diverging starts (SGD lr 0.02
+    blows up from the far-away starts).
+    """
+    t, s = run(compose("run.steps=700", "run.log.every=1", *extra))
+    for _, row in s.iterrows():
+        f = t[t["start"] == row["start"]].sort_values("step")
+        fv = f["f"].to_numpy(np.float32)
+        for target in TARGETS:
+            reached = f["step"].to_numpy()[fv <= np.float32(target)]
+            got = row[target_column(target)]
+            assert (pd.isna(got) and len(reached) == 0) or got == reached[0], (row["start"], target)
+        finite = fv[~np.isnan(fv)]
+        assert row["f_best"] == (finite.min() if len(finite) else np.inf)
+    if extra == DIVERGING:
+        assert (s["status"] == "diverged").any() and (s["status"] != "diverged").any()
