@@ -110,3 +110,14 @@ def test_non_editable_install_runs_from_another_folder(tmp_path):
     assert p.returncode == 0, p.stderr
     assert p.stdout.splitlines()[1].startswith("step 1: x = [0.87399")
     assert (out / "summary.csv").is_file()
+
+
+def test_python_api_run_returns_tables_and_writes_a_folder(tmp_path):
+    """``gradexp.run(cfg)`` (the public Python entry) returns the trace and summary and can write them."""
+    import gradexp
+    from tests.conftest import compose
+
+    trace, summary = gradexp.run(compose("run.steps=7"), out_dir=tmp_path / "api")
+    assert len(summary) == 25 and trace["step"].max() == 7
+    back = pd.read_csv(tmp_path / "api" / "summary.csv")
+    assert (back["f_final"].to_numpy("float32") == summary["f_final"].to_numpy("float32")).all()
