@@ -23,19 +23,15 @@ from gradexp.errors import ConfigError
 CLOSE_TO_OPTIMUM = 1e-2  # a start "reached" a known optimum when it ends this close to it
 
 
-def _status_names():
-    from gradexp.runner import STATUS
-
-    return np.array(STATUS, dtype=object)
-
-
 def tables(problem, results, order, M, N, groups, maximize, f_opt, optima, x0):
     """Build the ``trace`` and ``summary`` DataFrames from the runner's results.
 
     ``order[j]`` lists the global row numbers (start = row) that ``results[j]`` covers; rows no
     result covers (a per-start run cut short) are reported as ``interrupted`` after 0 steps.
     """
-    from gradexp.runner import INTERRUPTED, TARGETS, target_column
+    from gradexp.runner import INTERRUPTED, STATUS, TARGETS, target_column
+
+    status_names = np.array(STATUS, dtype=object)
 
     d = problem.dim
     xcols = [f"x{i}" for i in range(d)]
@@ -56,7 +52,7 @@ def tables(problem, results, order, M, N, groups, maximize, f_opt, optima, x0):
         traces.append(_frame(rows, stop, res.x.numpy(), res.f.numpy(), res.g.numpy(), res.lr_final.numpy(), xcols))
         fin = {
             "start": rows,
-            "status": _status_names()[res.status.numpy().astype(int)],
+            "status": status_names[res.status.numpy().astype(int)],
             "steps": stop,
             "f_final": res.f.numpy(),
             **{c: res.x.numpy()[:, i] for i, c in enumerate(xcols)},
@@ -77,8 +73,6 @@ def tables(problem, results, order, M, N, groups, maximize, f_opt, optima, x0):
     covered = set(summary["start"].tolist())
     missing = [r for r in range(M) if r not in covered]
     if missing:  # a per-start run cut short: the starts never begun
-        from gradexp.runner import STATUS
-
         extra = pd.DataFrame({"start": missing, "status": STATUS[INTERRUPTED], "steps": 0})
         for i, c in enumerate(xcols):
             extra[c] = x0[missing, i].numpy()

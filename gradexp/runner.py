@@ -29,7 +29,7 @@ from gradexp.optim import expand_hparams, is_elementwise, optimizer_spec, schedu
 TARGETS = (1e1, 1e-1, 1e-3, 1e-5, 1e-7)
 STATUS = ("running", "converged", "diverged", "max_steps", "interrupted")
 RUNNING, CONVERGED, DIVERGED, MAX_STEPS, INTERRUPTED = range(5)
-SYNC_EVERY = 64  # steps between checks whether every start has stopped (one host sync)
+PROGRESS_EVERY = 64  # steps between looks at the clock for the progress line
 FLT_MAX = float(torch.finfo(torch.float32).max)
 ENGINES = ("exact", "compiled", "vector")  # run.engine: this module's loop, or gradexp.fast (two modes)
 
@@ -328,7 +328,7 @@ def _loop(problem, x0, make_opt, make_sched, groups_of_rows, st: Settings, log_s
             break
         if any_stopped and not bool(active.any()):
             break
-        if progress is not None and k % SYNC_EVERY == 0:
+        if progress is not None and k % PROGRESS_EVERY == 0:
             progress.update(k, active)
 
         # --- the optimizer step ---
