@@ -220,50 +220,64 @@ def _fmt_row(r):
     return " ".join(_fmt(r[c], w) for c, w in WIDTHS.items()) + ("  " + r["note"] if r["note"] else "")
 
 
-def bench_matrix(b: Bench, cases, sizes, optimizers, steps, objectives):
+def bench_matrix(b: Bench, cases, sizes, optimizers, steps, objectives, repeat=3):
     """tutorial / bare / runner / cli / compiled rows for each objective × optimizer × N.
 
-    The compiled engine is measured at the largest N only (it is built for many starts; each
+    tutorial, bare, runner and cli are each timed ``repeat`` times, interleaved (bare, runner,
+    bare, runner, ...), and the best time is kept: the ratios compare the two at their best on the
+    same machine state, so a busy moment on the machine does not land on one side only. The
+    compiled engine is measured at the largest N only (it is built for many starts; each
     configuration compiles once).
     """
+    rep = f"best of {repeat}" if repeat > 1 else ""
     for objective, dim in objectives:
         for opt in optimizers:
             tut = None
             if dim > 2 and opt != "adam":
                 continue
             if "tutorial" in cases:
-                sec = tutorial_loop(objective, dim, opt, steps)
+                sec = min(tutorial_loop(objective, dim, opt, steps) for _ in range(repeat))
                 tut = b.add(case="tutorial", objective=objective, dim=dim, optimizer=opt, N=1, steps=steps,
-                            seconds=sec, speedup_vs_tutorial=1.0, note="one start; rate per start")
+                            seconds=sec, speedup_vs_tutorial=1.0, note=_join("one start; rate per start", rep))
             for n in (sorted({min(n, LBFGS_MAX_N) for n in sizes}) if opt == "lbfgs" else sizes):
                 if dim > 2 and (opt != "adam" or n < 1024):
                     continue  # keeps the default run short: d=50 for Adam at N >= 1024 only
                 bare = runner = None
-                note = "per start" if opt == "lbfgs" else ""
-                if "bare" in cases:
-                    sec = bare_loop(objective, dim, opt, n, steps)
-                    bare = b.add(case="bare", objective=objective, dim=dim, optimizer=opt, N=n, steps=steps,
-                                 seconds=sec, note=note)
+                note = _join("per start" if opt == "lbfgs" else "", rep)
                 ov = _overrides(objective, dim, opt, n, steps)
-                exact_summary = None
-                if "runner" in cases:
-                    sec, exact_summary = runner_run(ov)
+                bare_s, runner_s, exact_summary = [], [], None
+                for _ in range(repeat):
+                    if "bare" in cases:
+                        bare_s.append(bare_loop(objective, dim, opt, n, steps))
+                    if "runner" in cases:
+                        sec, exact_summary = runner_run(ov)
+                        runner_s.append(sec)
+                if bare_s:
+                    bare = b.add(case="bare", objective=objective, dim=dim, optimizer=opt, N=n, steps=steps,
+                                 seconds=min(bare_s), note=note)
+                if runner_s:
+                    sec = min(runner_s)
                     runner = b.add(case="runner", objective=objective, dim=dim, optimizer=opt, N=n, steps=steps,
                                    seconds=sec, runner_over_bare=sec / bare["seconds"] if bare else "", note=note)
                 if "compiled" in cases and opt in ("sgd", "adam", "rmsprop") and n == max(sizes):
                     _compiled_row(b, objective, dim, opt, n, steps, ov, exact_summary, tut)
                 if "cli" in cases and opt == "adam":
-                    sec, rss = cli_run([*ov, "plot.enabled=true"])
+                    runs = [cli_run([*ov, "plot.enabled=true"]) for _ in range(repeat)]
+                    sec, rss = min(r[0] for r in runs), max(r[1] for r in runs)
                     pst = n * steps / sec
                     b.add(case="cli", objective=objective, dim=dim, optimizer=opt, N=n, steps=steps, seconds=sec,
                           peak_rss_mb=rss, cli_over_bare=sec / bare["seconds"] if bare else "",
                           cli_over_tutorial=(tut["seconds"] * n) / sec if tut else "",
                           speedup_vs_tutorial=pst / tut["point_steps_per_s"] if tut else "",
-                          note="cli/tutor = tutorial time for N starts one by one / CLI time")
+                          note=_join("cli/tutor = tutorial time for N starts one by one / CLI time", rep))
                 if runner and tut:
                     runner["speedup_vs_tutorial"] = runner["point_steps_per_s"] / tut["point_steps_per_s"]
                 if bare and tut:
                     bare["speedup_vs_tutorial"] = bare["point_steps_per_s"] / tut["point_steps_per_s"]
+
+
+def _join(*parts):
+    return "; ".join(p for p in parts if p)
 
 
 def _compiled_row(b, objective, dim, opt, n, steps, ov, exact_summary, tut):
@@ -458,6 +472,8 @@ def main(argv=None):
     p.add_argument("--steps", type=int, default=None, help="steps per start (default 2000)")
     p.add_argument("--threads", type=int, default=None, help="torch.set_num_threads for this process")
     p.add_argument("--memory", action="store_true", help="also the 16384 x 20000 peak-RSS case")
+    p.add_argument("--repeat", type=int, default=None,
+                   help="time tutorial/bare/runner/cli this many times, interleaved, keep the best (default 3; 1 with --quick)")
     a = p.parse_args(argv)
     import torch
 
@@ -481,7 +497,10 @@ def main(argv=None):
     print(" ".join(_fmt(HEAD[c], w) for c, w in WIDTHS.items()) + "  note")
     t0 = time.perf_counter()
     runner_run(_overrides("himmelblau", 2, "adam", 4, 5))  # warm-up: imports (pandas, records) out of the timings
-    bench_matrix(b, cases, sizes, opts, steps, objs)
+    repeat = a.repeat if a.repeat is not None else (1 if a.quick else 3)
+    if repeat < 1:
+        p.error("--repeat must be >= 1")
+    bench_matrix(b, cases, sizes, opts, steps, objs, repeat)
     if "help" in cases:
         bench_help(b)
     if "hparams" in cases:

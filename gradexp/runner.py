@@ -225,28 +225,36 @@ def _loop(problem, x0, make_opt, make_sched, groups_of_rows, st: Settings, log_s
         thr_ext = torch.cat([thresholds, torch.tensor([-math.inf], device=dev)])
         hits = torch.full((M, len(TARGETS)), -1, dtype=torch.long, device=dev)
         thr_next = thresholds[0].expand(M).clone()
+        neg_thresholds = thresholds.neg()[None, :]
     # f of the last few steps, scanned every `window` steps: the exact first step reaching each
     # target and the best f are found per block, which costs one copy per step.
     window = max(1, min(32, (1 << 22) // max(M, 1)))
     f_window = torch.empty((window, M), dtype=torch.float32, device=dev)
     held, held_from = 0, 0  # rows of f_window in use; the step of its first row
 
+    f_rows = f_window.unbind(0)  # one view per step of the block (no indexing per step)
+    nonfinite = False  # a non-finite f was seen in the current block
+
     def scan_window():
-        nonlocal held
+        nonlocal held, nonfinite
         if held == 0:
             return
         F = f_window[:held]
-        F = torch.where(torch.isnan(F), math.inf, F)  # a diverged step never counts
+        if nonfinite:
+            F = torch.where(torch.isnan(F), math.inf, F)  # a diverged step never counts
+            nonfinite = False
         low = F.amin(0)
         torch.minimum(f_best, low, out=f_best)
         if thresholds is not None:
             # the thresholds decrease: a row with a new hit in the block is at or below its next one
             rows = torch.nonzero(low <= thr_next).squeeze(1)
             if rows.numel():
-                reach = F.index_select(1, rows)[:, :, None] <= thresholds  # [held, rows, T]
-                first = held_from + reach.to(torch.int8).argmax(0)            # first True per (row, T)
+                # -(running min of f) per row is non-decreasing in the step, so the first step at
+                # or below each threshold is a binary search: O(rows × targets × log held)
+                run_max = F.index_select(1, rows).T.contiguous().neg_().cummax(1).values  # [rows, held]
+                first = torch.searchsorted(run_max, neg_thresholds.expand(len(rows), -1).contiguous())
                 h = hits.index_select(0, rows)
-                h = torch.where(reach.any(0) & (h < 0), first, h)
+                h = torch.where((first < held) & (h < 0), held_from + first, h)
                 hits.index_copy_(0, rows, h)
                 thr_next.index_copy_(0, rows, thr_ext.index_select(0, (h >= 0).sum(1)))
         held = 0
@@ -279,7 +287,10 @@ def _loop(problem, x0, make_opt, make_sched, groups_of_rows, st: Settings, log_s
         mn, mx = torch.aminmax(Xd)
         probe = torch.stack([loss.detach(), mn, mx]).tolist()
         done = None
-        if not (math.isfinite(probe[0]) and probe[1] >= x_lo and probe[2] <= x_hi):
+        finite = math.isfinite(probe[0])
+        if not finite:
+            nonfinite = True
+        if not (finite and probe[1] >= x_lo and probe[2] <= x_hi):
             done = ~(((Xd - center).abs().amax(-1) <= radius) & (fsd.abs() <= FLT_MAX))
         conv = None
         if st.grad_tol > 0:
@@ -302,7 +313,7 @@ def _loop(problem, x0, make_opt, make_sched, groups_of_rows, st: Settings, log_s
                 any_stopped = True
         if held == 0:
             held_from = k
-        f_window[held].copy_(fsd)
+        f_rows[held].copy_(fsd)
         held += 1
         if held == window:
             scan_window()
