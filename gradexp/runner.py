@@ -270,34 +270,42 @@ def _loop(problem, x0, make_opt, make_sched, groups_of_rows, st: Settings, log_s
 
     lr_now = current_lrs()
     lr_hist = [] if sched is not None else None
+    # the per-step path reads locals only (attribute lookups add up over millions of steps)
+    fn, grad_of, aminmax, isfinite = problem.f, torch.autograd.grad, torch.aminmax, math.isfinite
+    one_param = len(params) == 1
+    grad_tol, f_target = st.grad_tol, st.f_target
+    check_conv = grad_tol > 0 or f_target is not None
     k = 0
     for k in range(steps + 1):
-        X = params[0] if len(params) == 1 else torch.cat(params)
-        f = problem.f(X)
+        X = params[0] if one_param else torch.cat(params)
+        f = fn(X)
         fs = f if sense > 0 else -f
         loss = fs.sum()
-        grads = torch.autograd.grad(loss, params)
-        g = grads[0] if len(grads) == 1 else torch.cat(grads)
-        Xd, fd, fsd = X.detach(), f.detach(), fs.detach()
+        grads = grad_of(loss, params)
+        g = grads[0] if one_param else torch.cat(grads)
+        Xd, fd = X.detach(), f.detach()
+        fsd = fd if sense > 0 else fs.detach()
         last = k == steps
         gn = torch.linalg.vector_norm(g, dim=-1) if (need_gn_each_step or last or k == next_log) else None
 
         # --- events: cheap whole-tensor tests, per-row work only when something happened ---
-        # One host sync: f's sum (non-finite?) and x's range (runaway?).
-        mn, mx = torch.aminmax(Xd)
-        probe = torch.stack([loss.detach(), mn, mx]).tolist()
+        # f's sum (non-finite?) and x's range (runaway?): two reductions and three scalars read.
+        mn, mx = aminmax(Xd)
         done = None
-        finite = math.isfinite(probe[0])
-        if not finite:
+        if not isfinite(loss.item()):
             nonfinite = True
-        if not (finite and probe[1] >= x_lo and probe[2] <= x_hi):
+            done = True
+        elif not (mn.item() >= x_lo and mx.item() <= x_hi):
+            done = True
+        if done is not None:
             done = ~(((Xd - center).abs().amax(-1) <= radius) & (fsd.abs() <= FLT_MAX))
         conv = None
-        if st.grad_tol > 0:
-            conv = gn <= st.grad_tol
-        if st.f_target is not None:
-            hit = fsd <= sense * st.f_target
-            conv = hit if conv is None else conv | hit
+        if check_conv:
+            if grad_tol > 0:
+                conv = gn <= grad_tol
+            if f_target is not None:
+                hit = fsd <= sense * f_target
+                conv = hit if conv is None else conv | hit
         stopping = done if conv is None else (conv if done is None else done | conv)
         if last or stopping is not None:
             newly = active.clone() if last else active & stopping
