@@ -26,8 +26,10 @@ CLOSE_TO_OPTIMUM = 1e-2  # a start "reached" a known optimum when it ends this c
 def tables(problem, results, order, M, N, groups, maximize, f_opt, optima, x0):
     """Build the ``trace`` and ``summary`` DataFrames from the runner's results.
 
-    ``order[j]`` lists the global row numbers (start = row) that ``results[j]`` covers; rows no
-    result covers (a per-start run cut short) are reported as ``interrupted`` after 0 steps.
+    ``order[j]`` lists the global row numbers (start = row) that ``results[j]`` covers, each row in
+    one result at most; rows no result covers (a per-start run cut short) are reported as
+    ``interrupted`` after 0 steps. The trace holds, start by start, every logged step before the
+    start stopped and then its final row (step = the step it stopped at).
     """
     from gradexp.runner import INTERRUPTED, STATUS, TARGETS, target_column
 
@@ -38,18 +40,11 @@ def tables(problem, results, order, M, N, groups, maximize, f_opt, optima, x0):
     hp_keys = list(groups[0].keys()) if groups and groups[0] else []
     group_of_row = np.repeat(np.arange(len(groups)), N)
 
-    traces, finals = [], []
+    blocks, finals = [], []
     for res, rows in zip(results, order):
         rows = np.asarray(rows)
         stop = res.stop.numpy()
-        for s, xs, fs, gs, lrs in zip(res.log_steps, res.log_x, res.log_f, res.log_g, res.log_lr):
-            keep = stop > s
-            if not keep.any():
-                continue
-            lr = np.asarray(lrs, dtype=np.float64)[group_of_row[rows]]
-            traces.append(_frame(rows[keep], np.full(keep.sum(), s), xs.numpy()[keep], fs.numpy()[keep],
-                                 gs.numpy()[keep], lr[keep], xcols))
-        traces.append(_frame(rows, stop, res.x.numpy(), res.f.numpy(), res.g.numpy(), res.lr_final.numpy(), xcols))
+        blocks.append(_trace_block(res, rows, stop, group_of_row))
         fin = {
             "start": rows,
             "status": status_names[res.status.numpy().astype(int)],
@@ -68,7 +63,7 @@ def tables(problem, results, order, M, N, groups, maximize, f_opt, optima, x0):
             fin[target_column(t)] = col
         finals.append(pd.DataFrame(fin))
 
-    trace = pd.concat(traces, ignore_index=True) if traces else pd.DataFrame(columns=["start", "step", *xcols])
+    trace = _trace_frame(blocks, xcols) if blocks else pd.DataFrame(columns=["start", "step", *xcols])
     summary = pd.concat(finals, ignore_index=True)
     covered = set(summary["start"].tolist())
     missing = [r for r in range(M) if r not in covered]
@@ -78,8 +73,6 @@ def tables(problem, results, order, M, N, groups, maximize, f_opt, optima, x0):
             extra[c] = x0[missing, i].numpy()
         summary = pd.concat([summary, extra], ignore_index=True)
     summary = summary.sort_values("start", kind="stable").reset_index(drop=True)
-    trace = trace.sort_values(["start", "step"], kind="stable").reset_index(drop=True)
-    trace = trace.drop_duplicates(["start", "step"], keep="last").reset_index(drop=True)
 
     starts_xy = x0.numpy()[summary["start"].to_numpy()]
     for i in range(d):
@@ -96,18 +89,62 @@ def tables(problem, results, order, M, N, groups, maximize, f_opt, optima, x0):
         for frame in (trace, summary):
             g = group_of_row[frame["start"].to_numpy()]
             frame["group"] = g
-            for key in hp_keys:
-                frame[f"optimizer.{key}"] = [groups[i][key] for i in g]
+            for key in hp_keys:  # the column's dtype is inferred from the groups' values
+                frame[f"optimizer.{key}"] = pd.Series([grp[key] for grp in groups]).array.take(g)
     return trace, summary
 
 
-def _frame(rows, steps, x, f, g, lr, xcols):
-    data = {"start": rows, "step": np.asarray(steps, dtype=np.int64)}
+def _trace_block(res, rows, stop, group_of_row):
+    """The trace rows of one result as flat arrays, start-major: per start (in the order of
+    ``rows``) its logged steps before ``stop`` in increasing order, then its final row at ``stop``.
+
+    A logged step < stop is a row; the final state is always one. A step logged twice keeps its
+    last record.
+    """
+    m = len(rows)
+    steps = np.asarray(res.log_steps, dtype=np.int64)
+    by_step = np.argsort(steps, kind="stable")
+    steps = steps[by_step]
+    L = len(steps)
+    latest = np.ones(L, dtype=bool)
+    latest[:-1] = steps[:-1] != steps[1:]
+    keep = np.ones((m, L + 1), dtype=bool)  # [start, logged steps + the final row]
+    keep[:, :L] = (steps[None, :] < stop[:, None]) & latest[None, :]
+
+    def grid(logged, final):
+        """[m, L + 1, ...]: the logged [m, ...] arrays (in step order) then the final one, per start."""
+        logged = [np.asarray(logged[i]) for i in by_step]
+        final = np.asarray(final)
+        out = np.empty((m, L + 1, *final.shape[1:]), dtype=np.result_type(*logged, final))
+        if L:
+            out[:, :L] = np.stack(logged, axis=1)
+        out[:, L] = final
+        return out[keep]
+
+    groups = group_of_row[rows]
+    return {
+        "start": np.broadcast_to(rows[:, None], keep.shape)[keep],
+        "step": grid([np.full(m, s) for s in res.log_steps], stop.astype(np.int64)),
+        "x": grid([x.numpy() for x in res.log_x], res.x.numpy()),
+        "f": grid([f.numpy() for f in res.log_f], res.f.numpy()),
+        "grad_norm": grid([g.numpy() for g in res.log_g], res.g.numpy()),
+        "lr": grid([np.asarray(lrs, dtype=np.float64)[groups] for lrs in res.log_lr], res.lr_final.numpy()),
+    }
+
+
+def _trace_frame(blocks, xcols):
+    """The trace DataFrame of the results' blocks, ordered by start (then step, within each block)."""
+    cols = {k: np.concatenate([b[k] for b in blocks]) for k in blocks[0]}
+    start = cols["start"]
+    if len(start) > 1 and not (start[1:] >= start[:-1]).all():
+        by_start = np.argsort(start, kind="stable")
+        cols = {k: v[by_start] for k, v in cols.items()}
+    data = {"start": cols["start"], "step": cols["step"]}
     for i, c in enumerate(xcols):
-        data[c] = x[:, i]
-    data["f"] = f
-    data["grad_norm"] = g
-    data["lr"] = lr
+        data[c] = cols["x"][:, i]
+    data["f"] = cols["f"]
+    data["grad_norm"] = cols["grad_norm"]
+    data["lr"] = cols["lr"]
     return pd.DataFrame(data)
 
 
