@@ -1,9 +1,12 @@
-"""The run tables against an independent reference.
+"""The run tables and their CSV text against independent references.
 
 ``records.tables`` builds the trace straight from the logged arrays; the reference here is the
 earlier construction (a frame per logged step, concatenated, sorted by start and step, duplicates
-dropped).
+dropped). ``records.write_csv`` builds the CSV text with numpy; the reference is pandas' own
+``to_csv``, byte for byte.
 """
+
+import math
 
 import numpy as np
 import pandas as pd
@@ -102,6 +105,10 @@ def assert_same_frame(got, want):
             assert np.array_equal(got[c].to_numpy().view(u), w.view(u)), c
 
 
+def _csv_reference(df):
+    return df.to_csv(index=False, lineterminator="\n")
+
+
 class _FlagAfter:
     """A stop flag (like a Ctrl-C) that is set after ``n`` looks at it."""
 
@@ -176,6 +183,9 @@ def test_tables_equal_the_concat_sort_reference(name, monkeypatch):
         assert trace["start"].nunique() < len(summary)
     if name == "diverged":
         assert (summary["status"] == "diverged").sum() == 2
+    # the CSV text of real tables is pandas' to the byte
+    for df in (trace, summary):
+        assert records.csv_text(df) == _csv_reference(df)
 
 
 def test_tables_with_unsorted_and_repeated_log_steps():
@@ -205,3 +215,73 @@ def test_tables_with_unsorted_and_repeated_log_steps():
     ref_trace, ref_summary = _reference_tables(*args)
     assert_same_frame(trace, ref_trace)
     assert_same_frame(summary, ref_summary)
+
+
+# ------------------------------------------------------------------------------------------------
+# CSV text: pandas' to_csv to the byte
+def _edge_frame():
+    rng = np.random.default_rng(1)
+    special32 = np.array([0.0, -0.0, np.nan, np.inf, -np.inf, 1e-45, -1e-45, 1.17549435e-38, 5.9e-39,
+                          3.4028235e38, -3.4028235e38, 0.1, 1 / 3, math.pi, 16777217.0, 1e-5, 1e16, 123456.7],
+                         dtype=np.float32)
+    n = 400
+    f32 = np.concatenate([special32, rng.integers(0, 2**32, n - len(special32), dtype=np.uint64)
+                          .astype(np.uint32).view(np.float32)])
+    special64 = np.array([0.0, -0.0, np.nan, np.inf, -np.inf, 5e-324, 2.2250738585072014e-308, 1.7976931348623157e308,
+                          0.1, 1e16, 1e15, 123456789.0, 1e-5, 0.001], dtype=np.float64)
+    f64 = np.concatenate([special64, rng.integers(0, 2**63, n - len(special64), dtype=np.int64).view(np.float64)])
+    texts = np.array(["plain", "", "a,b", 'say "hi"', "two\nlines", "cr\rhere", " lead", "trail ", "ünï ✓",
+                      "'single'", "tab\there", '"', ",", "x;y"], dtype=object)
+    ints = np.array([0, -1, 1, 2**62, -(2**63), 2**63 - 1], dtype=np.int64)
+    return pd.DataFrame({
+        "start": np.arange(n),
+        "f32": f32,
+        "f64": f64,
+        "f32_few": np.resize(np.array([0.001, 0.0, -0.0, np.nan, 0.01, np.inf], dtype=np.float32), n),
+        "f64_few": np.resize(np.array([0.001, -0.0, 0.0, np.nan, 1e-7], dtype=np.float64), n),
+        "i64": np.resize(ints, n),
+        "u64": np.resize(np.array([0, 2**64 - 1, 7], dtype=np.uint64), n),
+        "i8": np.resize(np.array([-128, 127, 0], dtype=np.int8), n),
+        "Int64": pd.array(np.resize(np.array([1, None, -5, 2**40], dtype=object), n), dtype="Int64"),
+        "flag": np.resize(np.array([True, False, False]), n),
+        "obj": pd.Series(np.resize(np.append(texts, None), n), dtype=object),
+        "text": pd.Series(np.resize(np.append(texts, np.nan), n)),
+        "f16": np.resize(np.array([0.1, -0.0, np.nan, 65504.0, 6e-8], dtype=np.float16), n),
+    })
+
+
+def test_csv_text_is_pandas_to_the_byte_on_edge_cases(tmp_path):
+    df = _edge_frame()
+    assert records._csv_fields_of(df) is not None  # every column kind here is handled, not left to pandas
+    want = _csv_reference(df)
+    assert records.csv_text(df) == want
+    records.write_csv(df, tmp_path / "t.csv")
+    assert (tmp_path / "t.csv").read_bytes() == want.encode()
+    # floats read back to the same bits (pandas' reader takes a bare \r in a text field for a line end)
+    records.write_csv(df[["start", "f32"]], tmp_path / "f.csv")
+    back = pd.read_csv(tmp_path / "f.csv", dtype={"f32": np.float32})
+    keep = ~np.isnan(df["f32"].to_numpy())
+    assert np.array_equal(back["f32"].to_numpy()[keep].view(np.uint32), df["f32"].to_numpy()[keep].view(np.uint32))
+
+
+@pytest.mark.parametrize("frame", [
+    pd.DataFrame({"a": np.array([], dtype=np.float32), "b": pd.array([], dtype="Int64"), "c": pd.Series([], dtype=str)}),
+    pd.DataFrame({"a": [np.nan, 1.5], "b": ["", None]}),          # a row of empty fields
+    pd.DataFrame({"only": [np.nan, 1.0, np.nan]}),                # one column: pandas quotes an empty row
+    pd.DataFrame({"when": pd.to_datetime(["2020-01-01", None]), "x": [1, 2]}),  # dates: left to pandas
+    pd.DataFrame({"c": pd.Categorical(["a", "b"]), "x": [1.0, 2.0]}),           # categoricals: left to pandas
+    pd.DataFrame({"t": [(0.9, 0.99), (0.8, 0.9)], "x": [1, 2]}),   # objects other than text: left to pandas
+    pd.DataFrame({"v": pd.array([0.5, None], dtype="Float32"), "x": [1, 2]}),  # nullable floats: left to pandas
+    pd.DataFrame([[1, 2]], columns=[0, 1]),                       # labels other than strings: left to pandas
+    pd.DataFrame([[1.0, 2.0]], columns=["a", "a"]),               # repeated labels: left to pandas
+    pd.DataFrame({"a,b": [1.0], 'q"': ["x"]}),                     # labels that need quoting
+])
+def test_csv_text_small_and_unusual_frames(frame):
+    assert records.csv_text(frame) == _csv_reference(frame)
+
+
+def test_csv_text_of_a_failure_summary(tmp_path):
+    """write_failure's one-row summary (missing start and steps, a message with a comma)."""
+    summary = pd.DataFrame({"start": [pd.NA], "status": ["error"], "steps": [pd.NA], "f_final": [np.nan],
+                            "message": ['ValueError: bad "x", see log']})
+    assert records.csv_text(summary) == _csv_reference(summary)
