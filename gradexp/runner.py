@@ -206,6 +206,10 @@ def _loop(problem, x0, make_opt, make_sched, groups_of_rows, st: Settings, log_s
     opt = make_opt(params)
     sched = make_sched(opt) if make_sched else None
     needs_closure = not is_elementwise(type(opt)) and _takes_closure(opt)
+    # A closure optimizer's first evaluation in a step is at the point the loop has just evaluated
+    # (f and its gradient by the same operations): it is handed over instead of computed twice,
+    # unless the loop's gradient was changed (clipped, noised) on its way to the optimizer.
+    reuse_first = st.clip_grad_norm is None and st.grad_noise == 0
     M, d = x0.shape
     dev = x0.device
     group_of_row = torch.cat([torch.full((len(r),), gi, dtype=torch.long) for gi, r in enumerate(groups_of_rows)])
@@ -358,7 +362,13 @@ def _loop(problem, x0, make_opt, make_sched, groups_of_rows, st: Settings, log_s
             g = g + st.grad_noise * torch.randn(g.shape, generator=noise_gen, dtype=g.dtype)
         before = [p.detach().clone() for p in params] if any_stopped else None
         if needs_closure:
-            def closure():
+            first = [reuse_first]
+
+            def closure(top_loss=loss, top_g=g):
+                if first[0]:  # the first evaluation is at x_k, just done above: the same numbers
+                    first[0] = False
+                    _assign_grads(params, top_g)
+                    return top_loss
                 opt.zero_grad()
                 Xc = params[0] if len(params) == 1 else torch.cat(params)
                 loss = (problem.f(Xc) * sense).sum()
@@ -369,11 +379,7 @@ def _loop(problem, x0, make_opt, make_sched, groups_of_rows, st: Settings, log_s
                 return loss
             opt.step(closure)
         else:
-            if len(params) == 1:
-                params[0].grad = g
-            else:
-                for p, gp in zip(params, torch.split(g, [p.shape[0] for p in params])):
-                    p.grad = gp
+            _assign_grads(params, g)
             opt.step()
         if printer is not None:
             grad_used = torch.cat([p.grad for p in params]).detach().clone()
@@ -406,6 +412,15 @@ def _loop(problem, x0, make_opt, make_sched, groups_of_rows, st: Settings, log_s
     else:
         res.lr_final = torch.tensor(lr_now, dtype=torch.float64)[group_of_row]
     return res
+
+
+def _assign_grads(params, g) -> None:
+    """Give each parameter its rows of the gradient ``g`` (params are row blocks of one [M, d])."""
+    if len(params) == 1:
+        params[0].grad = g
+    else:
+        for p, gp in zip(params, torch.split(g, [p.shape[0] for p in params])):
+            p.grad = gp
 
 
 def _takes_closure(opt) -> bool:
