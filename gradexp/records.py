@@ -84,13 +84,15 @@ def tables(problem, results, order, M, N, groups, maximize, f_opt, optima, x0):
     for i in range(d):
         summary[f"start_x{i}"] = starts_xy[:, i]
     summary["minimum"] = _nearest_optimum(summary[xcols].to_numpy(dtype=np.float64), optima)
-    summary["message"] = np.where(summary["status"] == "diverged",
-                                  "non-finite or runaway value at step " + summary["steps"].astype(str), "")
+    diverged = (summary["status"] == "diverged").to_numpy()
+    message = np.full(len(summary), "", dtype=object)
+    message[diverged] = [f"non-finite or runaway value at step {s}" for s in summary["steps"].to_numpy()[diverged]]
+    summary["message"] = message.astype(str)
     summary["f_star"] = np.nan if f_opt is None else float(f_opt)
     rt_cols = [target_column(t) for t in TARGETS]
     summary = summary[[c for c in summary.columns if c not in rt_cols] + rt_cols]
     for c in rt_cols:
-        summary[c] = summary[c].astype("Int64")
+        summary[c] = _int_na(summary[c].to_numpy(dtype=np.float64))
     if hp_keys:
         for frame in (trace, summary):
             g = group_of_row[frame["start"].to_numpy()]
@@ -117,19 +119,23 @@ def _trace_block(res, rows, stop, group_of_row):
     keep = np.ones((m, L + 1), dtype=bool)  # [start, logged steps + the final row]
     keep[:, :L] = (steps[None, :] < stop[:, None]) & latest[None, :]
 
+    # the kept (start, column) cells in start-major order, as flat indices into [L + 1, m] arrays
+    # (each logged array is copied whole, then one gather per column builds the rows)
+    r_idx, l_idx = np.nonzero(keep)
+    flat = l_idx * m + r_idx
+
     def grid(logged, final):
-        """[m, L + 1, ...]: the logged [m, ...] arrays (in step order) then the final one, per start."""
-        logged = [np.asarray(logged[i]) for i in by_step]
+        """The kept cells of [the logged [m, ...] arrays (in step order), the final one]."""
         final = np.asarray(final)
-        out = np.empty((m, L + 1, *final.shape[1:]), dtype=np.result_type(*logged, final))
-        if L:
-            out[:, :L] = np.stack(logged, axis=1)
-        out[:, L] = final
-        return out[keep]
+        out = np.empty((L + 1, m, *final.shape[1:]), dtype=np.result_type(*(logged[i] for i in by_step), final))
+        for j, i in enumerate(by_step):
+            out[j] = logged[i]
+        out[L] = final
+        return out.reshape(((L + 1) * m, *final.shape[1:]))[flat]
 
     groups = group_of_row[rows]
     return {
-        "start": np.broadcast_to(rows[:, None], keep.shape)[keep],
+        "start": rows[r_idx],
         "step": grid([np.full(m, s) for s in res.log_steps], stop.astype(np.int64)),
         "x": grid([x.numpy() for x in res.log_x], res.x.numpy()),
         "f": grid([f.numpy() for f in res.log_f], res.f.numpy()),
@@ -156,16 +162,21 @@ def _trace_frame(blocks, xcols):
 
 def _nearest_optimum(x, optima):
     """Index of the known optimum each final point lies within ``CLOSE_TO_OPTIMUM`` of (else <NA>)."""
-    out = pd.array([pd.NA] * len(x), dtype="Int64")
     if not optima or len(x) == 0:
-        return out
+        return _int_na(np.full(len(x), np.nan))
     pts = np.array([c.x for c in optima], dtype=np.float64)
     with np.errstate(invalid="ignore"):
         dist = np.linalg.norm(x[:, None, :] - pts[None, :, :], axis=-1)
     best = np.nanargmin(np.where(np.isnan(dist), np.inf, dist), axis=1)
     close = np.take_along_axis(dist, best[:, None], axis=1)[:, 0] <= CLOSE_TO_OPTIMUM
-    vals = np.where(close, best, -1)
-    return pd.array([int(v) if v >= 0 else pd.NA for v in vals], dtype="Int64")
+    return pd.arrays.IntegerArray(best.astype(np.int64), ~close)
+
+
+def _int_na(values) -> pd.api.extensions.ExtensionArray:
+    """A float array of whole numbers and NaN as a nullable Int64 array (NaN -> <NA>)."""
+    values = np.asarray(values, dtype=np.float64)
+    missing = np.isnan(values)
+    return pd.arrays.IntegerArray(np.where(missing, 0, values).astype(np.int64), missing)
 
 
 # ----------------------------------------------------------------------------- files
