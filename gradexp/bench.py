@@ -221,7 +221,7 @@ def _fmt_row(r):
     return " ".join(_fmt(r[c], w) for c, w in WIDTHS.items()) + ("  " + r["note"] if r["note"] else "")
 
 
-def bench_matrix(b: Bench, cases, sizes, optimizers, steps, objectives, repeat=3):
+def bench_matrix(b: Bench, cases, sizes, optimizers, steps, objectives, repeat=5):
     """tutorial / bare / runner / cli / compiled rows for each objective × optimizer × N.
 
     tutorial, bare, runner and cli are each timed ``repeat`` times (rows taking over ``LONG_S``
@@ -479,7 +479,7 @@ def main(argv=None):
     p.add_argument("--threads", type=int, default=None, help="torch.set_num_threads for this process")
     p.add_argument("--memory", action="store_true", help="also the 16384 x 20000 peak-RSS case")
     p.add_argument("--repeat", type=int, default=None,
-                   help="time tutorial/bare/runner/cli this many times, interleaved, keep the best (default 3; 1 with --quick)")
+                   help="time tutorial/bare/runner/cli up to this many times, interleaved, keep the best (default 5; 1 with --quick)")
     a = p.parse_args(argv)
     import torch
 
@@ -503,7 +503,7 @@ def main(argv=None):
     print(" ".join(_fmt(HEAD[c], w) for c, w in WIDTHS.items()) + "  note")
     t0 = time.perf_counter()
     runner_run(_overrides("himmelblau", 2, "adam", 4, 5))  # warm-up: imports (pandas, records) out of the timings
-    repeat = a.repeat if a.repeat is not None else (1 if a.quick else 3)
+    repeat = a.repeat if a.repeat is not None else (1 if a.quick else 5)
     if repeat < 1:
         p.error("--repeat must be >= 1")
     bench_matrix(b, cases, sizes, opts, steps, objs, repeat)
