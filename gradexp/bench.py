@@ -29,6 +29,7 @@ import csv
 import math
 import os
 import resource
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -225,9 +226,10 @@ def bench_matrix(b: Bench, cases, sizes, optimizers, steps, objectives, repeat=5
     """tutorial / bare / runner / cli / compiled rows for each objective × optimizer × N.
 
     tutorial, bare, runner and cli are each timed ``repeat`` times (rows taking over ``LONG_S``
-    seconds once), bare and runner interleaved (bare, runner, bare, runner, ...), and the best time
-    is kept: the ratios compare the two at their best on the same machine state, so a busy moment
-    on the machine does not land on one side only. The
+    seconds once) and the best time is reported. bare and runner are timed in back-to-back pairs
+    (bare, runner, bare, runner, ...) and runner/bare is the median of the pairs' ratios: the two
+    runs of a pair see the same machine state, so a slow spell of a shared machine moves a pair
+    and not the ratio. The
     compiled engine is measured at the largest N only (it is built for many starts; each
     configuration compiles once).
     """
@@ -260,22 +262,31 @@ def bench_matrix(b: Bench, cases, sizes, optimizers, steps, objectives, repeat=5
                     bare = b.add(case="bare", objective=objective, dim=dim, optimizer=opt, N=n, steps=steps,
                                  seconds=min(bare_s), note=note)
                 if runner_s:
-                    sec = min(runner_s)
+                    # the ratio of each back-to-back pair, then their median: the two runs of a pair
+                    # see the same machine state, so a slow spell shifts a pair, not the ratio
+                    pairs = [r / b_ for r, b_ in zip(runner_s, bare_s)]
+                    ratio = statistics.median(pairs) if pairs else ""
                     runner = b.add(case="runner", objective=objective, dim=dim, optimizer=opt, N=n, steps=steps,
-                                   seconds=sec, runner_over_bare=sec / bare["seconds"] if bare else "", note=note)
+                                   seconds=min(runner_s), runner_over_bare=ratio,
+                                   note=_join(note, "run/bare = median of the back-to-back pairs' ratios" if len(pairs) > 1 else ""))
                 if "compiled" in cases and opt in ("sgd", "adam", "rmsprop") and n == max(sizes):
                     _compiled_row(b, objective, dim, opt, n, steps, ov, exact_summary, tut)
                 if "cli" in cases and opt == "adam":
-                    runs = []
+                    runs, speedups = [], []
                     while len(runs) < repeat and sum(r[0] for r in runs) <= LONG_S:
+                        # the tutorial's loop right before each CLI run: the pair's ratio is taken
+                        # on one machine state (the median over the pairs is reported)
+                        t_tut = tutorial_loop(objective, dim, opt, steps) if tut else None
                         runs.append(cli_run([*ov, "plot.enabled=true"]))
+                        if t_tut:
+                            speedups.append(t_tut * n / runs[-1][0])
                     sec, rss = min(r[0] for r in runs), max(r[1] for r in runs)
-                    pst = n * steps / sec
+                    speed = statistics.median(speedups) if speedups else ""
                     b.add(case="cli", objective=objective, dim=dim, optimizer=opt, N=n, steps=steps, seconds=sec,
                           peak_rss_mb=rss, cli_over_bare=sec / bare["seconds"] if bare else "",
-                          cli_over_tutorial=(tut["seconds"] * n) / sec if tut else "",
-                          speedup_vs_tutorial=pst / tut["point_steps_per_s"] if tut else "",
-                          note=_join("cli/tutor = tutorial time for N starts one by one / CLI time", rep))
+                          cli_over_tutorial=speed, speedup_vs_tutorial=speed,
+                          note=_join("cli/tutor = tutorial time for N starts one by one / CLI time, median over "
+                                     "(tutorial loop, CLI run) pairs timed back to back", rep))
                 if runner and tut:
                     runner["speedup_vs_tutorial"] = runner["point_steps_per_s"] / tut["point_steps_per_s"]
                 if bare and tut:
