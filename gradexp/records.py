@@ -182,8 +182,9 @@ def _int_na(values) -> pd.api.extensions.ExtensionArray:
 # ----------------------------------------------------------------------------- files
 
 
-def atomic_write_text(path: Path, text: str) -> None:
-    """Write ``text`` to ``path`` through a temporary file in the same folder, then rename."""
+def atomic_write_text(path: Path, text) -> None:
+    """Write ``text`` (a string, or an iterable of strings written one after the other) to
+    ``path`` through a temporary file in the same folder, then rename."""
     path = Path(path)
     try:
         fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
@@ -192,7 +193,8 @@ def atomic_write_text(path: Path, text: str) -> None:
     try:
         with os.fdopen(fd, "w", encoding="utf-8", newline="") as fh:
             os.fchmod(fh.fileno(), 0o666 & ~_umask())  # mkstemp makes the file private; give it the usual mode
-            fh.write(text)
+            for piece in ([text] if isinstance(text, str) else text):
+                fh.write(piece)
         os.replace(tmp, path)
     except OSError as exc:
         _unlink(tmp)
@@ -221,9 +223,13 @@ def write_csv(df: pd.DataFrame, path: Path) -> None:
     Floats are written with numpy's shortest text that reads back to the same value of their own
     dtype, so every float32 reads back exactly (``0.1``, not ``0.100000001``; ``-0.0`` keeps its
     sign); NaN and <NA> are empty fields. The text is the same as pandas' to the byte, only built
-    faster (see :func:`csv_text`).
+    faster (see :func:`csv_text`). Large tables are formatted and written ``CSV_CHUNK_ROWS`` rows at
+    a time, so the text of a wide trace is never held in memory at once.
     """
-    atomic_write_text(path, csv_text(df))
+    atomic_write_text(path, csv_chunks(df))
+
+
+CSV_CHUNK_ROWS = 50_000  # rows formatted at a time by write_csv
 
 
 _CSV = {"lineterminator": "\n", "delimiter": ",", "quotechar": '"', "doublequote": True, "escapechar": None,
@@ -240,17 +246,30 @@ def csv_text(df: pd.DataFrame) -> str:
     text, ...), fewer than two columns or labels other than unique strings are left to pandas,
     and so is every frame under numpy < 2.
     """
-    fields = _csv_fields_of(df)
-    if fields is None:
-        return df.to_csv(index=False, lineterminator="\n")
-    header = _csv_row(list(df.columns))
-    if len(df) == 0:
-        return header
-    fields = [np.strings.add(f, ",") for f in fields[:-1]] + [fields[-1]]
-    while len(fields) > 1:  # pairwise, so that long lines are copied fewer times
-        fields = [np.strings.add(*fields[i:i + 2]) if i + 1 < len(fields) else fields[i]
-                  for i in range(0, len(fields), 2)]
-    return header + "\n".join(fields[0].tolist()) + "\n"
+    return "".join(csv_chunks(df, rows=max(len(df), 1)))
+
+
+def csv_chunks(df: pd.DataFrame, rows: int = CSV_CHUNK_ROWS):
+    """The text of :func:`csv_text` in pieces: the header, then ``rows`` rows at a time.
+
+    Each row's text depends on that row alone, so the pieces join to the whole table's text; a
+    piece with a column kind numpy does not format is written by pandas (without its header).
+    """
+    if _csv_fields_of(df.iloc[:0]) is None:  # labels or numpy that the fast path does not take
+        yield df.to_csv(index=False, lineterminator="\n")
+        return
+    yield _csv_row(list(df.columns))
+    for start in range(0, len(df), rows):
+        chunk = df.iloc[start:start + rows]
+        fields = _csv_fields_of(chunk)
+        if fields is None:
+            yield chunk.to_csv(index=False, header=False, lineterminator="\n")
+            continue
+        fields = [np.strings.add(f, ",") for f in fields[:-1]] + [fields[-1]]
+        while len(fields) > 1:  # pairwise, so that long lines are copied fewer times
+            fields = [np.strings.add(*fields[i:i + 2]) if i + 1 < len(fields) else fields[i]
+                      for i in range(0, len(fields), 2)]
+        yield "\n".join(fields[0].tolist()) + "\n"
 
 
 def _csv_fields_of(df):

@@ -297,3 +297,26 @@ def test_csv_text_of_a_failure_summary(tmp_path):
     summary = pd.DataFrame({"start": [pd.NA], "status": ["error"], "steps": [pd.NA], "f_final": [np.nan],
                             "message": ['ValueError: bad "x", see log']})
     assert records.csv_text(summary) == _csv_reference(summary)
+
+
+@pytest.mark.parametrize("rows", [1, 3, 7, 50])
+def test_write_csv_in_chunks_is_pandas_to_the_byte(tmp_path, rows, monkeypatch):
+    """Written a few rows at a time (with a chunk that pandas has to write: an object column with a
+    non-text value in it), the file is still pandas' text of the whole frame."""
+    n = 20
+    df = pd.DataFrame({
+        "start": np.arange(n),
+        "x0": np.linspace(-1, 1, n, dtype=np.float32),
+        "lr": np.full(n, 1e-3),
+        "rt": pd.array([i if i % 3 else pd.NA for i in range(n)], dtype="Int64"),
+        # row 15 is not text: the chunk holding it goes to pandas
+        "note": pd.Series([2.5 if i == 15 else "a,b" if i % 4 == 0 else 'say "hi"' if i % 4 == 1 else ""
+                           for i in range(n)], dtype=object),
+    })
+    assert df["note"].dtype == object
+    monkeypatch.setattr(records, "CSV_CHUNK_ROWS", rows)
+    pieces = list(records.csv_chunks(df, rows=rows))
+    assert len(pieces) == 1 + -(-n // rows)  # the header, then one piece per chunk
+    path = tmp_path / "t.csv"
+    records.write_csv(df, path)
+    assert path.read_text() == _csv_reference(df) == "".join(pieces)
