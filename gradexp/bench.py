@@ -229,9 +229,8 @@ def bench_matrix(b: Bench, cases, sizes, optimizers, steps, objectives, repeat=5
     seconds once) and the best time is reported. bare and runner are timed in back-to-back pairs
     (bare, runner, bare, runner, ...) and runner/bare is the median of the pairs' ratios: the two
     runs of a pair see the same machine state, so a slow spell of a shared machine moves a pair
-    and not the ratio. The
-    compiled engine is measured at the largest N only (it is built for many starts; each
-    configuration compiles once).
+    and not the ratio. The compiled engine is measured at the largest N only (it is built for many
+    starts; each configuration compiles once).
     """
     rep = f"best of up to {repeat}" if repeat > 1 else ""
     for objective, dim in objectives:

@@ -295,13 +295,11 @@ def _loop(problem, x0, make_opt, make_sched, groups_of_rows, st: Settings, log_s
         # --- events: cheap whole-tensor tests, per-row work only when something happened ---
         # f's sum (non-finite?) and x's range (runaway?): two reductions and three scalars read.
         mn, mx = aminmax(Xd)
-        done = None
-        if not isfinite(loss.item()):
+        finite = isfinite(loss.item())
+        if not finite:
             nonfinite = True
-            done = True
-        elif not (mn.item() >= x_lo and mx.item() <= x_hi):
-            done = True
-        if done is not None:
+        done = None
+        if not (finite and mn.item() >= x_lo and mx.item() <= x_hi):
             done = ~(((Xd - center).abs().amax(-1) <= radius) & (fsd.abs() <= FLT_MAX))
         conv = None
         if check_conv:
