@@ -193,7 +193,9 @@ class _Progress:
 
 def _loop(problem, x0, make_opt, make_sched, groups_of_rows, st: Settings, log_steps, maximize, f_opt,
           printer=None, stop_flag=None, progress=None, noise_gen=None, printer_tensors=False) -> Result:
-    """Run the optimisation of the rows ``x0 [M, d]`` (split into param groups) for ``st.steps``.
+    """Run the optimisation of the rows ``x0 [M, d]`` for ``st.steps``.
+
+    ``groups_of_rows`` lists the ``range`` of rows of each param group (consecutive blocks).
 
     Each iteration k evaluates f and its gradient at x_k, records what is due, then steps to
     x_{k+1}. Bookkeeping is event-driven: a few whole-tensor reductions per step tell whether
@@ -202,7 +204,7 @@ def _loop(problem, x0, make_opt, make_sched, groups_of_rows, st: Settings, log_s
     """
     sense = -1.0 if maximize else 1.0
     steps = st.steps
-    params = [x0[rows].clone().requires_grad_(True) for rows in groups_of_rows]
+    params = [x0[rows.start:rows.stop].clone().requires_grad_(True) for rows in groups_of_rows]
     opt = make_opt(params)
     sched = make_sched(opt) if make_sched else None
     needs_closure = not is_elementwise(type(opt)) and _takes_closure(opt)
@@ -226,16 +228,17 @@ def _loop(problem, x0, make_opt, make_sched, groups_of_rows, st: Settings, log_s
     hits = thresholds = thr_next = None
     if f_opt is not None:
         thresholds = torch.tensor([sense * f_opt + t for t in TARGETS], dtype=torch.float32, device=dev)
-        thr_ext = torch.cat([thresholds, torch.tensor([-math.inf], device=dev)])
+        thr_ext = torch.cat([thresholds, torch.tensor([math.nan], device=dev)])  # NaN: none left
         hits = torch.full((M, len(TARGETS)), -1, dtype=torch.long, device=dev)
-        thr_next = thresholds[0].expand(M).clone()
-        neg_thresholds = thresholds.neg()[None, :]
+        thr_next = thresholds[0].expand(M).clone()  # the next target of each row (NaN after the last)
+        level = torch.zeros(M, dtype=torch.long, device=dev)  # how many targets each row has reached
     # f of the last few steps, scanned every `window` steps: the exact first step reaching each
     # target and the best f are found per block, which costs one copy per step.
     window = max(1, min(32, (1 << 22) // max(M, 1)))
     f_window = torch.empty((window, M), dtype=torch.float32, device=dev)
     held, held_from = 0, 0  # rows of f_window in use; the step of its first row
 
+    step_of_row = torch.arange(window, dtype=torch.float32, device=dev)[:, None]  # float: fast amin
     f_rows = f_window.unbind(0)  # one view per step of the block (no indexing per step)
     nonfinite = False  # a non-finite f was seen in the current block
 
@@ -250,17 +253,19 @@ def _loop(problem, x0, make_opt, make_sched, groups_of_rows, st: Settings, log_s
         low = F.amin(0)
         torch.minimum(f_best, low, out=f_best)
         if thresholds is not None:
-            # the thresholds decrease: a row with a new hit in the block is at or below its next one
+            # a row whose block minimum is at or below its next target reaches that target in the
+            # block, first at the least step with f at or below it; then maybe the next target too
             rows = torch.nonzero(low <= thr_next).squeeze(1)
-            if rows.numel():
-                # -(running min of f) per row is non-decreasing in the step, so the first step at
-                # or below each threshold is a binary search: O(rows × targets × log held)
-                run_max = F.index_select(1, rows).T.contiguous().neg_().cummax(1).values  # [rows, held]
-                first = torch.searchsorted(run_max, neg_thresholds.expand(len(rows), -1).contiguous())
-                h = hits.index_select(0, rows)
-                h = torch.where((first < held) & (h < 0), held_from + first, h)
-                hits.index_copy_(0, rows, h)
-                thr_next.index_copy_(0, rows, thr_ext.index_select(0, (h >= 0).sum(1)))
+            while rows.numel():
+                lv = level.index_select(0, rows)
+                at_or_below = F.index_select(1, rows) <= thr_next.index_select(0, rows)  # [held, rows]
+                first = torch.where(at_or_below, step_of_row[:held], math.inf).amin(0)
+                hits.index_put_((rows, lv), first.long() + held_from)
+                lv += 1
+                level.index_copy_(0, rows, lv)
+                thr = thr_ext.index_select(0, lv)
+                thr_next.index_copy_(0, rows, thr)
+                rows = rows[low.index_select(0, rows) <= thr]
         held = 0
     need_gn_each_step = st.grad_tol > 0 or st.clip_grad_norm is not None
     any_stopped = False
@@ -502,7 +507,7 @@ def run(cfg, out_dir=None):
                                      f_opt, flag, engine=engine, threads=threads)]
             order = [list(range(M))]
         elif not per_start:
-            rows = [list(range(gi * N, (gi + 1) * N)) for gi in range(G)]
+            rows = [range(gi * N, (gi + 1) * N) for gi in range(G)]
             results = [_loop(problem, x0, make_opt_for(range(G)), make_sched, rows, st, log_steps, maximize,
                              f_opt, printer, flag, progress, noise_gen, print_tensors)]
             order = [list(range(M))]
@@ -510,7 +515,7 @@ def run(cfg, out_dir=None):
             results, order = [], []
             for i in range(M):
                 gi = i // N
-                r = _loop(problem, x0[i:i + 1], make_opt_for([gi]), make_sched, [[0]], st, log_steps, maximize,
+                r = _loop(problem, x0[i:i + 1], make_opt_for([gi]), make_sched, [range(1)], st, log_steps, maximize,
                           f_opt, printer if M == 1 else None, flag, None, noise_gen, print_tensors and i == 0)
                 if G > 1:  # the records index the lrs by global group: place this start's at its group
                     r.log_lr = [[math.nan] * gi + list(lrs) + [math.nan] * (G - gi - 1) for lrs in r.log_lr]

@@ -248,8 +248,13 @@ DIVERGING = ["optimizer=sgd", "optimizer.lr=0.02", "start=points",
              "start.points=[[0,0],[1e4,1e4],[3.5,-1.5],[-1e4,2],[1,1],[-3,-3],[4,4]]"]
 
 
+# (3, 2) is a minimum (f = 0: every target at step 0); the start next to it passes several targets
+# within one block of steps
+AT_AND_NEAR_A_MINIMUM = ["start=points", "start.points=[[3,2],[3.001,2.001],[0,0]]", "optimizer.lr=0.05"]
+
+
 @pytest.mark.parametrize("extra", [["start=grid", "start.n=4"], ["start=grid", "start.n=4", "run.f_target=1e-4"],
-                                   DIVERGING])
+                                   DIVERGING, AT_AND_NEAR_A_MINIMUM])
 def test_runtimes_and_best_f_agree_with_every_step_of_the_trace(extra):
     """With every step logged, rt_<Δf> is the first logged f <= f* + Δf and f_best the least f, per start.
 
