@@ -140,16 +140,24 @@ def convergence(trace, f_opt, path, title="", maximize=False, max_lines=MAX_LINE
     fig.savefig(path)
 
 
-def trajectory(trace, summary, problem, maximize, path, title="", max_paths=400, resolution=200):
-    """Write the contour plot of a 2-D objective with every start's path and the known optima."""
+def contour_grid(problem, resolution=200):
+    """``(X, Y, Z)``: the 2-D objective evaluated (float64) on a ``resolution``² grid over its bounds."""
     import torch
 
     (x_lo, y_lo), (x_hi, y_hi) = problem.lower, problem.upper
-    xs = np.linspace(x_lo, x_hi, resolution)
-    ys = np.linspace(y_lo, y_hi, resolution)
-    X, Y = np.meshgrid(xs, ys)
+    X, Y = np.meshgrid(np.linspace(x_lo, x_hi, resolution), np.linspace(y_lo, y_hi, resolution))
     with torch.no_grad():
         Z = problem.f(torch.tensor(np.stack([X, Y], -1), dtype=torch.float64)).numpy()
+    return X, Y, Z
+
+
+def trajectory(trace, summary, problem, maximize, path, title="", max_paths=400, resolution=200, grid=None):
+    """Write the contour plot of a 2-D objective with every start's path and the known optima.
+
+    ``grid`` is :func:`contour_grid`'s result when already computed (then torch is not used here).
+    """
+    (x_lo, y_lo), (x_hi, y_hi) = problem.lower, problem.upper
+    X, Y, Z = grid if grid is not None else contour_grid(problem, resolution)
     fig, ax = _figure(6.5, 5.5)
     finite = Z[np.isfinite(Z)]
     f_opt, optima = problem.optima(maximize)

@@ -360,7 +360,8 @@ def git_commit(cwd=None) -> str | None:
 def config_hash(cfg) -> str:
     """A digest of the composed config: equal digests mean the same job (used to resume sweeps).
 
-    Keys that change neither the computation nor the files (``resume``, ``run.progress``) are left out.
+    Keys that change neither the computation nor the files (``resume``, ``run.progress``,
+    ``plot.parallel``) are left out.
     """
     import hashlib
 
@@ -370,6 +371,8 @@ def config_hash(cfg) -> str:
     data.pop("resume", None)
     if isinstance(data.get("run"), dict):
         data["run"] = {k: v for k, v in data["run"].items() if k != "progress"}
+    if isinstance(data.get("plot"), dict):
+        data["plot"] = {k: v for k, v in data["plot"].items() if k != "parallel"}
     text = json.dumps(data, sort_keys=True, default=str)
     return hashlib.sha256(text.encode()).hexdigest()
 
@@ -452,24 +455,96 @@ def write_run(out_dir, cfg, problem, trace, summary, cls, kwargs, maximize, f_op
         out.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise ConfigError(f"cannot create the output folder {out}: {exc.strerror or exc}") from None
-    write_csv(trace, out / "trace.csv")
-    write_csv(summary, out / "summary.csv")
-    n_starts = int(summary["start"].nunique())
-    write_json(provenance(cfg, problem, cls, kwargs, maximize, f_opt, n_starts, status, t_start=t_start),
-               out / "provenance.json")
     plot = cfg.get("plot") or {}
+    draw = None
     if plot.get("enabled", True):
-        from gradexp import plots
+        draw = _plot_drawer(out, plot, problem, trace, summary, cls, kwargs, maximize, f_opt)
+    child = None
+    if draw is not None and plot.get("parallel", True) and len(trace) >= PARALLEL_PLOT_ROWS:
+        child = _Child.start(draw)  # the plots are drawn while the CSV files are written
+    try:
+        write_csv(trace, out / "trace.csv")
+        write_csv(summary, out / "summary.csv")
+        n_starts = int(summary["start"].nunique())
+        write_json(provenance(cfg, problem, cls, kwargs, maximize, f_opt, n_starts, status, t_start=t_start),
+                   out / "provenance.json")
+    finally:
+        drawn = child is not None and child.wait()
+    if draw is not None:
+        if not drawn:  # drawn here (again, when the child failed: its error is raised here)
+            draw()
+        if problem.dim == 2 and plot.get("surface", False):
+            from gradexp.debug import write_surface
 
-        title = plots.run_title(problem, cls, kwargs, summary, maximize)
+            write_surface(problem, out / "surface.png")
+
+
+#: a run whose trace has at least this many rows draws its plots in a forked child process while
+#: the CSV files are written (``plot.parallel``); below, the fork costs more than it saves
+PARALLEL_PLOT_ROWS = 20_000
+
+
+def _plot_drawer(out, plot, problem, trace, summary, cls, kwargs, maximize, f_opt):
+    """A function drawing the run's plots that needs neither torch nor the objective's code.
+
+    The contour grid of a 2-D objective is evaluated here, so the drawing itself can run in a
+    forked child (torch's thread pool is not safe to use after a fork).
+    """
+    from gradexp import plots
+
+    title = plots.run_title(problem, cls, kwargs, summary, maximize)
+    grid = plots.contour_grid(problem) if problem.dim == 2 else None
+    max_paths = int(plot.get("max_paths", 400))
+
+    def draw():
         plots.convergence(trace, f_opt, out / "convergence.png", title=title, maximize=maximize)
-        if problem.dim == 2:
+        if grid is not None:
             plots.trajectory(trace, summary, problem, maximize, out / "trajectory.png", title=title,
-                             max_paths=int(plot.get("max_paths", 400)))
-            if plot.get("surface", False):
-                from gradexp.debug import write_surface
+                             max_paths=max_paths, grid=grid)
+    return draw
 
-                write_surface(problem, out / "surface.png")
+
+class _Child:
+    """``fn`` run by a forked copy of this process; :meth:`wait` tells whether it succeeded.
+
+    Only on Linux with at least two usable CPUs (elsewhere :meth:`start` gives None and the caller
+    does the work itself). The child leaves with ``os._exit``: no exit handler, buffer flush or
+    temporary-file cleanup of the parent runs twice.
+    """
+
+    def __init__(self, pid: int):
+        self.pid = pid
+
+    @classmethod
+    def start(cls, fn):
+        if not sys.platform.startswith("linux") or len(os.sched_getaffinity(0)) < 2:
+            return None
+        sys.stdout.flush()
+        sys.stderr.flush()
+        try:
+            pid = os.fork()
+        except OSError:
+            return None
+        if pid == 0:
+            code = 1
+            try:
+                fn()
+                code = 0
+            except BaseException:  # reported by the parent, which then does the work itself
+                pass
+            finally:
+                os._exit(code)
+        return cls(pid)
+
+    def wait(self) -> bool:
+        while True:
+            try:
+                _, status = os.waitpid(self.pid, 0)
+                return os.waitstatus_to_exitcode(status) == 0
+            except InterruptedError:
+                continue
+            except ChildProcessError:
+                return False
 
 
 def write_failure(out_dir, cfg, message: str, status: str = "error") -> None:

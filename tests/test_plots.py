@@ -136,3 +136,75 @@ def test_plots_do_not_start_pyplot(tmp_path):
                          capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr
     assert (tmp_path / "c.png").stat().st_size > 0 and (tmp_path / "t.png").stat().st_size > 0
+
+
+def _write_run(tmp_path, name, *overrides):
+    from gradexp import records
+    from gradexp.runner import run
+    from tests.conftest import compose
+
+    cfg = compose("start=grid", "start.n=5", "run.steps=50", "plot.enabled=true", *overrides)
+    trace, summary = run(cfg)
+    problem = build(cfg.objective)
+    import torch
+
+    out = tmp_path / name
+    records.write_run(out, cfg, problem, trace, summary, torch.optim.Adam, {"lr": 1e-3}, False, 0.0)
+    return out
+
+
+def test_plots_drawn_in_a_forked_child_are_the_plots_drawn_in_process(tmp_path, monkeypatch):
+    """plot.parallel: a large run's plots come from a child process, to the byte the same files."""
+    from gradexp import records
+
+    monkeypatch.setattr(records, "PARALLEL_PLOT_ROWS", 10)  # this small run counts as large
+    drawn_by = tmp_path / "pids"
+    convergence = plots.convergence
+
+    def recording(*args, **kwargs):
+        with open(drawn_by, "a") as fh:
+            fh.write(f"{os.getpid()}\n")
+        return convergence(*args, **kwargs)
+
+    monkeypatch.setattr(plots, "convergence", recording)
+    child = _write_run(tmp_path, "child")
+    here = _write_run(tmp_path, "here", "plot.parallel=false")
+    pids = drawn_by.read_text().split()
+    if sys.platform.startswith("linux") and len(os.sched_getaffinity(0)) >= 2:
+        assert pids[0] != str(os.getpid()) and pids[1] == str(os.getpid())
+    for name in ("convergence.png", "trajectory.png", "trace.csv", "summary.csv"):
+        assert (child / name).read_bytes() == (here / name).read_bytes(), name
+
+
+def test_a_child_that_fails_leaves_the_plots_to_the_job(tmp_path, monkeypatch):
+    """When the drawing child fails, the job draws the plots itself (and would raise its error)."""
+    from gradexp import records
+
+    monkeypatch.setattr(records, "PARALLEL_PLOT_ROWS", 10)
+    parent = os.getpid()
+    convergence = plots.convergence
+
+    def fails_in_a_child(*args, **kwargs):
+        if os.getpid() != parent:
+            raise MemoryError("the child ran out of memory")
+        return convergence(*args, **kwargs)
+
+    monkeypatch.setattr(plots, "convergence", fails_in_a_child)
+    out = _write_run(tmp_path, "run")
+    assert _size(out / "convergence.png")[0] > 0 and _size(out / "trajectory.png")[0] > 0
+
+    def always_fails(*args, **kwargs):
+        raise ValueError("no plot today")
+
+    monkeypatch.setattr(plots, "convergence", always_fails)
+    with pytest.raises(ValueError, match="no plot today"):
+        _write_run(tmp_path, "run2")
+    assert (tmp_path / "run2" / "trace.csv").is_file()  # the tables were written before the error
+
+
+def test_plot_parallel_does_not_change_the_config_hash():
+    from gradexp import records
+    from tests.conftest import compose
+
+    assert records.config_hash(compose("plot.parallel=false")) == records.config_hash(compose())
+    assert records.config_hash(compose("plot.max_paths=3")) != records.config_hash(compose())
