@@ -157,7 +157,7 @@ def _trace_frame(blocks, xcols):
     data["f"] = cols["f"]
     data["grad_norm"] = cols["grad_norm"]
     data["lr"] = cols["lr"]
-    return pd.DataFrame(data)
+    return pd.DataFrame(data, copy=False)  # the columns as they are (no copy into 2-D blocks)
 
 
 def _nearest_optimum(x, optima):

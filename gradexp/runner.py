@@ -242,11 +242,25 @@ def _loop(problem, x0, make_opt, make_sched, groups_of_rows, st: Settings, log_s
     f_rows = f_window.unbind(0)  # one view per step of the block (no indexing per step)
     nonfinite = False  # a non-finite f was seen in the current block
 
+    threads = torch.get_num_threads()
+
     def scan_window():
-        nonlocal held, nonfinite
+        """The block's bookkeeping on one thread: for these few ops every `window` steps, waking a
+        second intra-op thread (and its spinning afterwards) costs more than it saves."""
+        nonlocal held
         if held == 0:
             return
-        F = f_window[:held]
+        if threads > 1:
+            torch.set_num_threads(1)
+        try:
+            scan_block(f_window[:held])
+        finally:
+            if threads > 1:
+                torch.set_num_threads(threads)
+        held = 0
+
+    def scan_block(F):
+        nonlocal nonfinite
         if nonfinite:
             F = torch.where(torch.isnan(F), math.inf, F)  # a diverged step never counts
             nonfinite = False
@@ -259,14 +273,14 @@ def _loop(problem, x0, make_opt, make_sched, groups_of_rows, st: Settings, log_s
             while rows.numel():
                 lv = level.index_select(0, rows)
                 at_or_below = F.index_select(1, rows) <= thr_next.index_select(0, rows)  # [held, rows]
-                first = torch.where(at_or_below, step_of_row[:held], math.inf).amin(0)
+                first = torch.where(at_or_below, step_of_row[:len(F)], math.inf).amin(0)
                 hits.index_put_((rows, lv), first.long() + held_from)
                 lv += 1
                 level.index_copy_(0, rows, lv)
                 thr = thr_ext.index_select(0, lv)
                 thr_next.index_copy_(0, rows, thr)
                 rows = rows[low.index_select(0, rows) <= thr]
-        held = 0
+
     need_gn_each_step = st.grad_tol > 0 or st.clip_grad_norm is not None
     any_stopped = False
     res = Result()
