@@ -42,6 +42,7 @@ CASES = ("tutorial", "bare", "runner", "cli", "compiled", "help", "hparams", "st
 OPT_KW = {"sgd": dict(lr=1e-3), "adam": dict(lr=1e-3), "rmsprop": dict(lr=1e-3), "lbfgs": dict(lr=1.0)}
 OBJECTIVES = (("himmelblau", 2), ("rosenbrock", 50))
 LONG_S = 10.0  # a row whose first measurement takes longer than this is not repeated
+PAIRS_S = 5.0  # short rows: more (bare, runner) pairs, up to 2 × repeat - 1, until they took this long
 COLUMNS = ["case", "objective", "dim", "optimizer", "N", "steps", "seconds", "compile_seconds",
            "point_steps_per_s", "peak_rss_mb", "runner_over_bare", "cli_over_bare", "cli_over_tutorial",
            "speedup_vs_tutorial", "max_abs_dev", "note"]
@@ -227,9 +228,10 @@ def bench_matrix(b: Bench, cases, sizes, optimizers, steps, objectives, repeat=5
 
     tutorial, bare, runner and cli are each timed ``repeat`` times (rows taking over ``LONG_S``
     seconds once) and the best time is reported. bare and runner are timed in back-to-back pairs
-    (bare, runner, bare, runner, ...) and runner/bare is the median of the pairs' ratios: the two
-    runs of a pair see the same machine state, so a slow spell of a shared machine moves a pair
-    and not the ratio. The compiled engine is measured at the largest N only (it is built for many
+    (bare then runner, runner then bare, ...) and runner/bare is the median of the pairs' ratios:
+    the two runs of a pair see the same machine state, so a slow spell of a shared machine moves a
+    pair and not the ratio. Rows whose pairs are short get more of them (up to ``2 × repeat − 1``,
+    until ``PAIRS_S`` seconds). The compiled engine is measured at the largest N only (it is built for many
     starts; each configuration compiles once).
     """
     rep = f"best of up to {repeat}" if repeat > 1 else ""
@@ -246,20 +248,27 @@ def bench_matrix(b: Bench, cases, sizes, optimizers, steps, objectives, repeat=5
                 if dim > 2 and (opt != "adam" or n < 1024):
                     continue  # keeps the default run short: d=50 for Adam at N >= 1024 only
                 bare = runner = None
-                note = _join("per start" if opt == "lbfgs" else "", rep)
                 ov = _overrides(objective, dim, opt, n, steps)
                 bare_s, runner_s, exact_summary = [], [], None
-                for _ in range(repeat):
-                    if "bare" in cases:
-                        bare_s.append(bare_loop(objective, dim, opt, n, steps))
-                    if "runner" in cases:
-                        sec, exact_summary = runner_run(ov)
-                        runner_s.append(sec)
-                    if sum(bare_s) + sum(runner_s) > LONG_S:
+                paired = "bare" in cases and "runner" in cases
+                while "bare" in cases or "runner" in cases:
+                    # pairs alternate their order (bare first, then runner first), so neither side
+                    # always inherits the other's caches and garbage
+                    for case in ("bare", "runner") if len(bare_s) % 2 == 0 else ("runner", "bare"):
+                        if case == "bare" and "bare" in cases:
+                            bare_s.append(bare_loop(objective, dim, opt, n, steps))
+                        elif case == "runner" and "runner" in cases:
+                            sec, exact_summary = runner_run(ov)
+                            runner_s.append(sec)
+                    took, done = sum(bare_s) + sum(runner_s), max(len(bare_s), len(runner_s))
+                    if took > LONG_S:
                         break  # long rows are measured once: their noise is small next to their time
+                    if done >= repeat and (not paired or took >= PAIRS_S or done >= 2 * repeat - 1):
+                        break  # short rows get more pairs: their ratio is the noisiest
+                per = "per start" if opt == "lbfgs" else ""
                 if bare_s:
                     bare = b.add(case="bare", objective=objective, dim=dim, optimizer=opt, N=n, steps=steps,
-                                 seconds=min(bare_s), note=note)
+                                 seconds=min(bare_s), note=_join(per, _best_of(len(bare_s))))
                 if runner_s:
                     # the ratio of each back-to-back pair, then their median: the two runs of a pair
                     # see the same machine state, so a slow spell shifts a pair, not the ratio
@@ -267,7 +276,8 @@ def bench_matrix(b: Bench, cases, sizes, optimizers, steps, objectives, repeat=5
                     ratio = statistics.median(pairs) if pairs else ""
                     runner = b.add(case="runner", objective=objective, dim=dim, optimizer=opt, N=n, steps=steps,
                                    seconds=min(runner_s), runner_over_bare=ratio,
-                                   note=_join(note, "run/bare = median of the back-to-back pairs' ratios" if len(pairs) > 1 else ""))
+                                   note=_join(per, _best_of(len(runner_s)),
+                                              "run/bare = median of the back-to-back pairs' ratios" if len(pairs) > 1 else ""))
                 if "compiled" in cases and opt in ("sgd", "adam", "rmsprop") and n == max(sizes):
                     _compiled_row(b, objective, dim, opt, n, steps, ov, exact_summary, tut)
                 if "cli" in cases and opt == "adam":
@@ -290,6 +300,10 @@ def bench_matrix(b: Bench, cases, sizes, optimizers, steps, objectives, repeat=5
                     runner["speedup_vs_tutorial"] = runner["point_steps_per_s"] / tut["point_steps_per_s"]
                 if bare and tut:
                     bare["speedup_vs_tutorial"] = bare["point_steps_per_s"] / tut["point_steps_per_s"]
+
+
+def _best_of(n):
+    return f"best of {n}" if n > 1 else ""
 
 
 def _join(*parts):
