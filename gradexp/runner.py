@@ -232,14 +232,14 @@ def _loop(problem, x0, make_opt, make_sched, groups_of_rows, st: Settings, log_s
         hits = torch.full((M, len(TARGETS)), -1, dtype=torch.long, device=dev)
         thr_next = thresholds[0].expand(M).clone()  # the next target of each row (NaN after the last)
         level = torch.zeros(M, dtype=torch.long, device=dev)  # how many targets each row has reached
-    # f of the last few steps, scanned every `window` steps: the exact first step reaching each
-    # target and the best f are found per block, which costs one copy per step.
+    # f of the last few steps (the loop's own tensors, kept: no copy per step), stacked and scanned
+    # every `window` steps: the exact first step reaching each target and the best f per block.
     window = max(1, min(32, (1 << 22) // max(M, 1)))
     f_window = torch.empty((window, M), dtype=torch.float32, device=dev)
-    held, held_from = 0, 0  # rows of f_window in use; the step of its first row
+    f_held = []
+    held, held_from = 0, 0  # steps in f_held; the step of its first
 
     step_of_row = torch.arange(window, dtype=torch.float32, device=dev)[:, None]  # float: fast amin
-    f_rows = f_window.unbind(0)  # one view per step of the block (no indexing per step)
     nonfinite = False  # a non-finite f was seen in the current block
 
     threads = torch.get_num_threads()
@@ -253,7 +253,8 @@ def _loop(problem, x0, make_opt, make_sched, groups_of_rows, st: Settings, log_s
         if threads > 1:
             torch.set_num_threads(1)
         try:
-            scan_block(f_window[:held])
+            scan_block(torch.stack(f_held, out=f_window[:held]))
+            f_held.clear()
         finally:
             if threads > 1:
                 torch.set_num_threads(threads)
@@ -342,7 +343,7 @@ def _loop(problem, x0, make_opt, make_sched, groups_of_rows, st: Settings, log_s
                 any_stopped = True
         if held == 0:
             held_from = k
-        f_rows[held].copy_(fsd)
+        f_held.append(fsd)
         held += 1
         if held == window:
             scan_window()
