@@ -71,8 +71,9 @@ def tables(problem, results, order, M, N, groups, maximize, f_opt, optima, x0):
 
     trace = _trace_frame(blocks, xcols) if blocks else pd.DataFrame(columns=["start", "step", *xcols])
     summary = pd.concat(finals, ignore_index=True)
-    covered = set(summary["start"].tolist())
-    missing = [r for r in range(M) if r not in covered]
+    covered = np.zeros(M, dtype=bool)
+    covered[summary["start"].to_numpy()] = True
+    missing = np.flatnonzero(~covered).tolist()
     if missing:  # a per-start run cut short: the starts never begun
         extra = pd.DataFrame({"start": missing, "status": STATUS[INTERRUPTED], "steps": 0})
         for i, c in enumerate(xcols):
@@ -133,20 +134,28 @@ def _trace_block(res, rows, stop, group_of_row):
         out[L] = final
         return out.reshape(((L + 1) * m, *final.shape[1:]))[flat]
 
-    groups = group_of_row[rows]
+    # step and lr are the same for every start of a logged step (lr: of its group): looked up, not gathered
+    final = l_idx == L
+    logged = np.flatnonzero(~final)
+    step = stop.astype(np.int64)[r_idx]
+    step[logged] = steps[l_idx[logged]]
+    lr = np.asarray(res.lr_final.numpy(), dtype=np.float64)[r_idx]
+    if L:
+        lr_table = np.asarray([res.log_lr[i] for i in by_step], dtype=np.float64)  # [L, groups]
+        lr[logged] = lr_table[l_idx[logged], group_of_row[rows][r_idx[logged]]]
     return {
         "start": rows[r_idx],
-        "step": grid([np.full(m, s) for s in res.log_steps], stop.astype(np.int64)),
+        "step": step,
         "x": grid([x.numpy() for x in res.log_x], res.x.numpy()),
         "f": grid([f.numpy() for f in res.log_f], res.f.numpy()),
         "grad_norm": grid([g.numpy() for g in res.log_g], res.g.numpy()),
-        "lr": grid([np.asarray(lrs, dtype=np.float64)[groups] for lrs in res.log_lr], res.lr_final.numpy()),
+        "lr": lr,
     }
 
 
 def _trace_frame(blocks, xcols):
     """The trace DataFrame of the results' blocks, ordered by start (then step, within each block)."""
-    cols = {k: np.concatenate([b[k] for b in blocks]) for k in blocks[0]}
+    cols = blocks[0] if len(blocks) == 1 else {k: np.concatenate([b[k] for b in blocks]) for k in blocks[0]}
     start = cols["start"]
     if len(start) > 1 and not (start[1:] >= start[:-1]).all():
         by_start = np.argsort(start, kind="stable")
