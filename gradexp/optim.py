@@ -7,6 +7,7 @@ other class — LBFGS, third-party optimizers with whole-tensor norms — gets o
 
 from __future__ import annotations
 
+import functools
 import inspect
 import itertools
 from collections.abc import Mapping
@@ -64,21 +65,38 @@ def _check_kwargs(cls, kwargs: Mapping, group: str, skip_first: int) -> None:
 
 
 def _partial(cfg, group: str):
-    """``hydra.utils.instantiate(cfg, _partial_=True)`` after checking the target and keywords."""
-    from hydra.utils import instantiate
+    """``hydra.utils.instantiate(cfg, _partial_=True)`` after checking the target and keywords.
+
+    A node of plain keywords (no nested ``_target_``, no ``_args_``, ``_recursive_`` or
+    ``_convert_``) gives the same ``functools.partial(cls, **keywords)``, built directly:
+    instantiate's round trip through OmegaConf costs a few ms per run.
+    """
     from omegaconf import OmegaConf
 
     node = OmegaConf.to_container(cfg, resolve=True) if OmegaConf.is_config(cfg) else dict(cfg)
     cls = _resolve_target(node.get("_target_"), group)
-    _check_kwargs(cls, {k: v for k, v in node.items() if k not in _OWN_KEYS}, group, skip_first=2)
-    factory = instantiate(node, _partial_=True, _convert_="all")
-    return cls, factory
+    kwargs = {k: v for k, v in node.items() if k not in _OWN_KEYS}
+    _check_kwargs(cls, kwargs, group, skip_first=2)
+    if not set(node) & {"_args_", "_recursive_", "_convert_"} and not _has_target(kwargs):
+        return cls, functools.partial(cls, **kwargs)
+    from hydra.utils import instantiate
+
+    return cls, instantiate(node, _partial_=True, _convert_="all")
+
+
+def _has_target(value) -> bool:
+    """True when a nested mapping (at any depth, in lists too) names a ``_target_``."""
+    if isinstance(value, Mapping):
+        return "_target_" in value or any(_has_target(v) for v in value.values())
+    if isinstance(value, (list, tuple)):
+        return any(_has_target(v) for v in value)
+    return False
 
 
 def optimizer_spec(cfg) -> tuple[type, dict]:
     """Resolve the ``optimizer`` config to ``(class, keyword arguments)``, checked once.
 
-    The config is built with ``hydra.utils.instantiate`` (``_target_`` + keywords), so any
+    The config is read as ``hydra.utils.instantiate`` reads it (``_target_`` + keywords), so any
     optimizer class reachable by import works. Raises ``ConfigError`` for a target that does not
     import, a keyword the class does not accept, or a learning rate that is not a positive number.
     """

@@ -37,6 +37,36 @@ def test_optimizer_instantiates_with_torch_defaults(name):
         assert is_elementwise(cls) == (name != "lbfgs")
 
 
+@pytest.mark.parametrize("group,name", [("optimizer", n) for n in options("optimizer")]
+                         + [("schedule", n) for n in options("schedule") if n != "none"])
+def test_factories_are_what_hydra_instantiate_builds(group, name):
+    """The optimizer and schedule factories equal hydra.utils.instantiate(node, _partial_=True)."""
+    import functools
+
+    from hydra.utils import instantiate
+    from omegaconf import OmegaConf
+
+    from gradexp.optim import _partial
+
+    extra = ["optimizer._target_=torch.optim.SGD"] if name == "custom" else []
+    cfg = compose(f"{group}={name}", "run.steps=100", *extra)
+    node = OmegaConf.to_container(cfg[group], resolve=True)
+    want = instantiate(node, _partial_=True, _convert_="all")
+    cls, got = _partial(cfg[group], group)
+    assert isinstance(got, functools.partial) and got.func is want.func is cls
+    assert got.args == want.args and got.keywords == want.keywords
+    assert [type(v) for v in got.keywords.values()] == [type(v) for v in want.keywords.values()]
+
+
+def test_a_nested_target_is_still_instantiated():
+    """A keyword that is itself a ``_target_`` node is built by Hydra (not passed on as a dict)."""
+    from gradexp.optim import _partial
+
+    node = {"_target_": "builtins.dict", "inner": {"_target_": "builtins.dict", "a": 1}}
+    _, factory = _partial(node, "schedule")
+    assert factory() == {"inner": {"a": 1}}
+
+
 @pytest.mark.parametrize("name", options("schedule"))
 def test_schedule_instantiates(name):
     cfg = compose(f"schedule={name}", "run.steps=100")
