@@ -41,7 +41,8 @@ LBFGS_MAX_N = 16  # LBFGS runs one optimizer per start (and only on the 2-D obje
 CASES = ("tutorial", "bare", "runner", "cli", "compiled", "help", "hparams", "study")
 OPT_KW = {"sgd": dict(lr=1e-3), "adam": dict(lr=1e-3), "rmsprop": dict(lr=1e-3), "lbfgs": dict(lr=1.0)}
 OBJECTIVES = (("himmelblau", 2), ("rosenbrock", 50))
-LONG_S = 10.0  # a row whose first measurement takes longer than this is not repeated
+LONG_S = 10.0  # rows whose measurements add up to more than this stop at LONG_PAIRS of them
+LONG_PAIRS = 3  # (bare, runner) pairs of a long row; CLI runs of a long row (one when a run > LONG_S)
 PAIRS_S = 5.0  # short rows: more (bare, runner) pairs, up to 2 × repeat - 1, until they took this long
 COLUMNS = ["case", "objective", "dim", "optimizer", "N", "steps", "seconds", "compile_seconds",
            "point_steps_per_s", "peak_rss_mb", "runner_over_bare", "cli_over_bare", "cli_over_tutorial",
@@ -227,12 +228,13 @@ def bench_matrix(b: Bench, cases, sizes, optimizers, steps, objectives, repeat=5
     """tutorial / bare / runner / cli / compiled rows for each objective × optimizer × N.
 
     tutorial, bare, runner and cli are each timed ``repeat`` times (rows taking over ``LONG_S``
-    seconds once) and the best time is reported. bare and runner are timed in back-to-back pairs
-    (bare then runner, runner then bare, ...) and runner/bare is the median of the pairs' ratios:
-    the two runs of a pair see the same machine state, so a slow spell of a shared machine moves a
-    pair and not the ratio. Rows whose pairs are short get more of them (up to ``2 × repeat − 1``,
-    until ``PAIRS_S`` seconds). The compiled engine is measured at the largest N only (it is built for many
-    starts; each configuration compiles once).
+    seconds ``LONG_PAIRS`` times; a CLI run over ``LONG_S`` once) and the best time is reported.
+    bare and runner are timed in back-to-back pairs (bare then runner, runner then bare, ...) and
+    runner/bare is the median of the pairs' ratios: the two runs of a pair see the same machine
+    state, so a slow spell of a shared machine moves a pair and not the ratio. Rows whose pairs are
+    short get more of them (up to ``2 × repeat − 1``, until ``PAIRS_S`` seconds). The compiled
+    engine is measured at the largest N only (it is built for many starts; each configuration
+    compiles once).
     """
     rep = f"best of up to {repeat}" if repeat > 1 else ""
     for objective, dim in objectives:
@@ -261,8 +263,8 @@ def bench_matrix(b: Bench, cases, sizes, optimizers, steps, objectives, repeat=5
                             sec, exact_summary = runner_run(ov)
                             runner_s.append(sec)
                     took, done = sum(bare_s) + sum(runner_s), max(len(bare_s), len(runner_s))
-                    if took > LONG_S:
-                        break  # long rows are measured once: their noise is small next to their time
+                    if took > LONG_S and done >= min(LONG_PAIRS, repeat):
+                        break  # long rows: a few pairs (the machine drifts over minutes, not seconds)
                     if done >= repeat and (not paired or took >= PAIRS_S or done >= 2 * repeat - 1):
                         break  # short rows get more pairs: their ratio is the noisiest
                 per = "per start" if opt == "lbfgs" else ""
@@ -282,13 +284,16 @@ def bench_matrix(b: Bench, cases, sizes, optimizers, steps, objectives, repeat=5
                     _compiled_row(b, objective, dim, opt, n, steps, ov, exact_summary, tut)
                 if "cli" in cases and opt == "adam":
                     runs, speedups = [], []
-                    while len(runs) < repeat and sum(r[0] for r in runs) <= LONG_S:
+                    while len(runs) < repeat:
                         # the tutorial's loop right before each CLI run: the pair's ratio is taken
                         # on one machine state (the median over the pairs is reported)
                         t_tut = tutorial_loop(objective, dim, opt, steps) if tut else None
                         runs.append(cli_run([*ov, "plot.enabled=true"]))
                         if t_tut:
                             speedups.append(t_tut * n / runs[-1][0])
+                        if sum(r[0] for r in runs) > LONG_S and (len(runs) >= min(LONG_PAIRS, repeat)
+                                                                 or runs[0][0] > LONG_S):
+                            break  # a few runs of a long row; one of a row longer than LONG_S
                     sec, rss = min(r[0] for r in runs), max(r[1] for r in runs)
                     speed = statistics.median(speedups) if speedups else ""
                     b.add(case="cli", objective=objective, dim=dim, optimizer=opt, N=n, steps=steps, seconds=sec,
