@@ -546,14 +546,11 @@ class _Child:
         return cls(pid)
 
     def wait(self) -> bool:
-        while True:
-            try:
-                _, status = os.waitpid(self.pid, 0)
-                return os.waitstatus_to_exitcode(status) == 0
-            except InterruptedError:
-                continue
-            except ChildProcessError:
-                return False
+        try:  # a signal while waiting is retried by waitpid itself (PEP 475), unless its handler raises
+            _, status = os.waitpid(self.pid, 0)
+        except ChildProcessError:
+            return False
+        return os.waitstatus_to_exitcode(status) == 0
 
 
 def write_failure(out_dir, cfg, message: str, status: str = "error") -> None:

@@ -237,7 +237,7 @@ def _loop(problem, x0, make_opt, make_sched, groups_of_rows, st: Settings, log_s
     window = max(1, min(32, (1 << 22) // max(M, 1)))
     f_window = torch.empty((window, M), dtype=torch.float32, device=dev)
     f_held = []
-    held, held_from = 0, 0  # steps in f_held; the step of its first
+    held_from = 0  # the step of f_held's first
 
     step_of_row = torch.arange(window, dtype=torch.float32, device=dev)[:, None]  # float: fast amin
     nonfinite = False  # a non-finite f was seen in the current block
@@ -247,18 +247,16 @@ def _loop(problem, x0, make_opt, make_sched, groups_of_rows, st: Settings, log_s
     def scan_window():
         """The block's bookkeeping on one thread: for these few ops every `window` steps, waking a
         second intra-op thread (and its spinning afterwards) costs more than it saves."""
-        nonlocal held
-        if held == 0:
+        if not f_held:
             return
         if threads > 1:
             torch.set_num_threads(1)
         try:
-            scan_block(torch.stack(f_held, out=f_window[:held]))
+            scan_block(torch.stack(f_held, out=f_window[:len(f_held)]))
             f_held.clear()
         finally:
             if threads > 1:
                 torch.set_num_threads(threads)
-        held = 0
 
     def scan_block(F):
         nonlocal nonfinite
@@ -341,11 +339,10 @@ def _loop(problem, x0, make_opt, make_sched, groups_of_rows, st: Settings, log_s
                 stop.masked_fill_(newly, k)
                 active &= ~newly
                 any_stopped = True
-        if held == 0:
+        if not f_held:
             held_from = k
         f_held.append(fsd)
-        held += 1
-        if held == window:
+        if len(f_held) == window:
             scan_window()
         if lr_hist is not None:
             lr_hist.append(lr_now)
