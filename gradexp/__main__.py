@@ -310,6 +310,9 @@ def main() -> None:
     """
     import signal
 
+    from gradexp import startup
+
+    startup.pause()  # no cyclic garbage collection over the imports (the runner resumes it)
     args = sys.argv[1:]
     if args and all(a in HELP_FLAGS for a in args):  # the default config's help, without starting Hydra
         text = default_help()

@@ -330,7 +330,10 @@ def compiled_loop(problem, x0, cls, kwargs, groups, make_sched, st, log_steps, m
 
 
 def _run(problem, x0, cls, kwargs, groups, make_sched, st, log_steps, maximize, f_opt, stop_flag, K, engine):
+    from gradexp import startup
     from gradexp.runner import INTERRUPTED, MAX_STEPS, TARGETS, Result
+
+    startup.resume()  # the command line's imports are done: collect again (compiling makes garbage)
 
     if st.grad_noise > 0:
         raise ConfigError(f"run.engine={engine} does not support run.grad_noise; use run.engine=exact")

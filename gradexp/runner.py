@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 
 import torch
 
+from gradexp import startup
 from gradexp.errors import ConfigError
 from gradexp.optim import expand_hparams, is_elementwise, optimizer_spec, schedule_factory
 
@@ -207,6 +208,7 @@ def _loop(problem, x0, make_opt, make_sched, groups_of_rows, st: Settings, log_s
     params = [x0[rows.start:rows.stop].clone().requires_grad_(True) for rows in groups_of_rows]
     opt = make_opt(params)
     sched = make_sched(opt) if make_sched else None
+    startup.resume()  # the command line's imports are done (torch.optim's included): collect again
     needs_closure = not is_elementwise(type(opt)) and _takes_closure(opt)
     # A closure optimizer's first evaluation in a step is at the point the loop has just evaluated
     # (f and its gradient by the same operations): it is handed over instead of computed twice,

@@ -61,10 +61,12 @@ def run_cli_inprocess(args, cwd):
     import io
     import signal
     import subprocess
+    from unittest import mock
 
     from hydra.core.global_hydra import GlobalHydra
 
     import gradexp.__main__ as cli
+    from gradexp import startup
 
     out, err = io.StringIO(), io.StringIO()
     saved = (list(sys.argv), os.getcwd(), dict(os.environ), signal.getsignal(signal.SIGTERM),
@@ -75,7 +77,8 @@ def run_cli_inprocess(args, cwd):
         os.chdir(cwd)
         os.environ.pop("HYDRA_FULL_ERROR", None)
         os.environ.pop("GRADEXP_FULL_ERROR", None)
-        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err), \
+                mock.patch.object(startup, "pause", lambda: None):  # the test process's collector is left alone
             try:
                 cli.main()
             except SystemExit as exc:

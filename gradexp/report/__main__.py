@@ -20,8 +20,17 @@ def main(argv=None) -> int:
     parser.add_argument("-q", "--quiet", action="store_true", help="print nothing on success")
     args = parser.parse_args(argv)
 
+    from gradexp import startup
+
+    startup.pause()  # no cyclic garbage collection over the imports of pandas and matplotlib
     from gradexp.errors import ConfigError
     from gradexp.report import build_report
+
+    if not args.no_figures:
+        from gradexp.report import figures
+
+        figures._plt()  # matplotlib (Agg), imported while paused too
+    startup.resume()
 
     try:
         res = build_report(args.dir, holdout=args.holdout, figures=not args.no_figures)
