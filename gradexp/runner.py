@@ -234,53 +234,56 @@ def _loop(problem, x0, make_opt, make_sched, groups_of_rows, st: Settings, log_s
         hits = torch.full((M, len(TARGETS)), -1, dtype=torch.long, device=dev)
         thr_next = thresholds[0].expand(M).clone()  # the next target of each row (NaN after the last)
         level = torch.zeros(M, dtype=torch.long, device=dev)  # how many targets each row has reached
-    # f of the last few steps (the loop's own tensors, kept: no copy per step), stacked and scanned
-    # every `window` steps: the exact first step reaching each target and the best f per block.
+    # f_best follows every step (one minimum; a NaN never counts). The f tensors of the last few steps
+    # are kept by reference (no copy) and scanned every `window` steps, for the rows whose f_best
+    # passed their next target in that block only: the exact first step reaching each target.
+    # (After every scan, each row's next target is below its f_best.)
     window = max(1, min(32, (1 << 22) // max(M, 1)))
-    f_window = torch.empty((window, M), dtype=torch.float32, device=dev)
     f_held = []
     held_from = 0  # the step of f_held's first
-
     step_of_row = torch.arange(window, dtype=torch.float32, device=dev)[:, None]  # float: fast amin
-    nonfinite = False  # a non-finite f was seen in the current block
+    minimum = torch.minimum
 
     threads = torch.get_num_threads()
 
     def scan_window():
-        """The block's bookkeeping on one thread: for these few ops every `window` steps, waking a
+        """The block's target scan, on one thread: for these few ops every `window` steps, waking a
         second intra-op thread (and its spinning afterwards) costs more than it saves."""
         if not f_held:
             return
-        if threads > 1:
-            torch.set_num_threads(1)
-        try:
-            scan_block(torch.stack(f_held, out=f_window[:len(f_held)]))
-            f_held.clear()
-        finally:
-            if threads > 1:
-                torch.set_num_threads(threads)
-
-    def scan_block(F):
-        nonlocal nonfinite
-        if nonfinite:
-            F = torch.where(torch.isnan(F), math.inf, F)  # a diverged step never counts
-            nonfinite = False
-        low = F.amin(0)
-        torch.minimum(f_best, low, out=f_best)
         if thresholds is not None:
-            # a row whose block minimum is at or below its next target reaches that target in the
-            # block, first at the least step with f at or below it; then maybe the next target too
-            rows = torch.nonzero(low <= thr_next).squeeze(1)
-            while rows.numel():
-                lv = level.index_select(0, rows)
-                at_or_below = F.index_select(1, rows) <= thr_next.index_select(0, rows)  # [held, rows]
-                first = torch.where(at_or_below, step_of_row[:len(F)], math.inf).amin(0)
-                hits.index_put_((rows, lv), first.long() + held_from)
-                lv += 1
-                level.index_copy_(0, rows, lv)
-                thr = thr_ext.index_select(0, lv)
-                thr_next.index_copy_(0, rows, thr)
-                rows = rows[low.index_select(0, rows) <= thr]
+            rows = torch.nonzero(f_best <= thr_next).squeeze(1)
+            if rows.numel():
+                if threads > 1:
+                    torch.set_num_threads(1)
+                try:
+                    scan_rows(rows)
+                finally:
+                    if threads > 1:
+                        torch.set_num_threads(threads)
+        f_held.clear()
+
+    def scan_rows(rows):
+        # these rows reach their next target in the block, first at the least step with f at or
+        # below it (NaN compares false); then maybe the next target too
+        if rows.numel() * 8 < M:
+            F = torch.stack([f.index_select(0, rows) for f in f_held])  # [held, rows]
+        else:
+            F = torch.stack(f_held).index_select(1, rows)
+        while True:
+            lv = level.index_select(0, rows)
+            at_or_below = F <= thr_next.index_select(0, rows)
+            first = torch.where(at_or_below, step_of_row[:len(F)], math.inf).amin(0)
+            hits.index_put_((rows, lv), first.long() + held_from)
+            lv += 1
+            level.index_copy_(0, rows, lv)
+            thr = thr_ext.index_select(0, lv)
+            thr_next.index_copy_(0, rows, thr)
+            more = f_best.index_select(0, rows) <= thr  # NaN (no target left) compares false
+            rows = rows[more]
+            if not rows.numel():
+                return
+            F = F[:, more]
 
     need_gn_each_step = st.grad_tol > 0 or st.clip_grad_norm is not None
     any_stopped = False
@@ -296,6 +299,11 @@ def _loop(problem, x0, make_opt, make_sched, groups_of_rows, st: Settings, log_s
     lr_hist = [] if sched is not None else None
     # the per-step path reads locals only (attribute lookups add up over millions of steps)
     fn, grad_of, aminmax, isfinite = problem.f, torch.autograd.grad, torch.aminmax, math.isfinite
+    vnorm = torch.linalg.vector_norm
+    # x's Euclidean norm over all starts bounds each coordinate: while it is within half the box
+    # [x_lo, x_hi] that contains 0 (diverge_factor widths wide: the usual case), that one reduction
+    # shows no start has run away; otherwise x's exact range (aminmax) decides
+    norm_ok = 0.5 * min(-x_lo, x_hi) if x_lo < 0 < x_hi else -1.0
     one_param = len(params) == 1
     grad_tol, f_target = st.grad_tol, st.f_target
     check_conv = grad_tol > 0 or f_target is not None
@@ -313,14 +321,15 @@ def _loop(problem, x0, make_opt, make_sched, groups_of_rows, st: Settings, log_s
         gn = torch.linalg.vector_norm(g, dim=-1) if (need_gn_each_step or last or k == next_log) else None
 
         # --- events: cheap whole-tensor tests, per-row work only when something happened ---
-        # f's sum (non-finite?) and x's range (runaway?): two reductions and three scalars read.
-        mn, mx = aminmax(Xd)
+        # f's sum (non-finite?) and x's norm (runaway?): two reductions, two scalars read.
         finite = isfinite(loss.item())
-        if not finite:
-            nonfinite = True
         done = None
-        if not (finite and mn.item() >= x_lo and mx.item() <= x_hi):
-            done = ~(((Xd - center).abs().amax(-1) <= radius) & (fsd.abs() <= FLT_MAX))
+        if not (finite and vnorm(Xd).item() <= norm_ok):
+            mn, mx = aminmax(Xd)
+            if not (finite and mn.item() >= x_lo and mx.item() <= x_hi):
+                done = ~(((Xd - center).abs().amax(-1) <= radius) & (fsd.abs() <= FLT_MAX))
+            else:  # all inside, though the norm test could not tell: x's range decides from now on
+                norm_ok = -1.0
         conv = None
         if check_conv:
             if grad_tol > 0:
@@ -341,11 +350,16 @@ def _loop(problem, x0, make_opt, make_sched, groups_of_rows, st: Settings, log_s
                 stop.masked_fill_(newly, k)
                 active &= ~newly
                 any_stopped = True
-        if not f_held:
-            held_from = k
-        f_held.append(fsd)
-        if len(f_held) == window:
-            scan_window()
+        if finite:  # (f's sum is finite, so no f is NaN)
+            minimum(f_best, fsd, out=f_best)
+        else:  # a NaN f never counts
+            minimum(f_best, torch.where(torch.isnan(fsd), math.inf, fsd), out=f_best)
+        if thresholds is not None:
+            if not f_held:
+                held_from = k
+            f_held.append(fsd)
+            if len(f_held) == window:
+                scan_window()
         if lr_hist is not None:
             lr_hist.append(lr_now)
 

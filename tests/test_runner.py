@@ -152,6 +152,36 @@ def test_divergence_isolated_and_others_untouched():
                      clean[["x0", "x1"]].to_numpy(dtype=np.float32))
 
 
+@pytest.mark.parametrize("factor", [1000.0, 0.5, 3.0])
+def test_runaway_step_is_the_first_step_outside_the_radius(factor):
+    """A finite start that runs away stops at the first step its point is more than the divergence
+    radius from the box's centre (a plain loop decides); the start at the minimum goes on. Factor 0.5
+    leaves the box's own starts near the edge of the divergence box (x's exact range decides)."""
+    points = [[1.0, -0.75], [0.0, 0.0], [-3.0, 5.0]]
+    _, s = run(compose("objective=sphere", "optimizer=sgd", "optimizer.lr=1.5", "run.steps=60",
+                       f"run.diverge_factor={factor}", "start=points", f"start.points={points}"))
+    width = 5.12 * 2
+    radius = np.float64(width / 2 + factor * width)
+    for i, p in enumerate(points):
+        x = torch.tensor(p, requires_grad=True)
+        opt = torch.optim.SGD([x], lr=1.5)
+        out = None
+        for k in range(61):
+            if x.detach().abs().max().item() > radius:
+                out = k
+                break
+            if k == 60:
+                break
+            opt.zero_grad()
+            (x ** 2).sum().backward()
+            opt.step()
+        if out is None:
+            assert s.loc[i, "status"] == "max_steps" and s.loc[i, "steps"] == 60
+        else:
+            assert s.loc[i, "status"] == "diverged" and s.loc[i, "steps"] == out, (i, out)
+    assert s.loc[1, "status"] == "max_steps"
+
+
 def test_grad_tol_stops_and_freezes_one_start():
     """A start that converges stops there; its trace ends at its stop step; others go on."""
     _, s = run(compose("start=points", "start.points=[[3,2],[0,0]]", "run.steps=500", "run.grad_tol=1e-3"))
