@@ -2,7 +2,8 @@
 
 A thin wrapper: bad input is answered with one line ``gradexp: error: ...`` and a non-zero exit
 (set ``HYDRA_FULL_ERROR=1`` to see the traceback); in a multirun a failing job is recorded in its
-folder and the sweep goes on. torch, pandas and matplotlib are imported only when a job runs.
+folder and the sweep goes on. torch, pandas and matplotlib are imported only when a job runs, with
+the cyclic garbage collector paused over those imports (see gradexp.startup).
 """
 
 from __future__ import annotations
