@@ -193,9 +193,9 @@ def task(cfg) -> float:
             sys.stderr.write(f"gradexp: job {hc.job.num} failed: {message}\n")
             return math.inf
         _fail(f"{message} (set HYDRA_FULL_ERROR=1 for the traceback)", 1)
-    print(f"gradexp: {len(summary)} starts; "
+    print(f"gradexp: {len(summary)} starts ("
           + ", ".join(f"{n} {s}" for s, n in summary["status"].value_counts().items())
-          + f"; results in {out}")
+          + f"); results in {out}")
     return score(summary)
 
 
