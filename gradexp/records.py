@@ -120,35 +120,58 @@ def _trace_block(res, rows, stop, group_of_row):
     keep = np.ones((m, L + 1), dtype=bool)  # [start, logged steps + the final row]
     keep[:, :L] = (steps[None, :] < stop[:, None]) & latest[None, :]
 
-    # the kept (start, column) cells in start-major order, as flat indices into [L + 1, m] arrays
-    # (each logged array is copied whole, then one gather per column builds the rows)
-    r_idx, l_idx = np.nonzero(keep)
-    flat = l_idx * m + r_idx
-
-    def grid(logged, final):
-        """The kept cells of [the logged [m, ...] arrays (in step order), the final one]."""
-        final = np.asarray(final)
-        out = np.empty((L + 1, m, *final.shape[1:]), dtype=np.result_type(*(logged[i] for i in by_step), final))
-        for j, i in enumerate(by_step):
-            out[j] = logged[i]
-        out[L] = final
-        return out.reshape(((L + 1) * m, *final.shape[1:]))[flat]
-
+    x_log, f_log, g_log = ([t.numpy() for t in ts] for ts in (res.log_x, res.log_f, res.log_g))
+    lr_final = np.asarray(res.lr_final.numpy(), dtype=np.float64)
+    lr_table = np.asarray([res.log_lr[i] for i in by_step], dtype=np.float64)  # [L, groups]
     # step and lr are the same for every start of a logged step (lr: of its group): looked up, not gathered
-    final = l_idx == L
-    logged = np.flatnonzero(~final)
-    step = stop.astype(np.int64)[r_idx]
-    step[logged] = steps[l_idx[logged]]
-    lr = np.asarray(res.lr_final.numpy(), dtype=np.float64)[r_idx]
-    if L:
-        lr_table = np.asarray([res.log_lr[i] for i in by_step], dtype=np.float64)  # [L, groups]
-        lr[logged] = lr_table[l_idx[logged], group_of_row[rows][r_idx[logged]]]
+    if m and (stop == stop[0]).all():
+        # every start stopped at the same step (the usual case), so every start keeps the same
+        # columns (the final one last): each column is those columns side by side, start-major
+        cols = np.flatnonzero(keep[0])
+        logged_cols = cols[:-1]
+        K = len(cols)
+
+        def grid(logged, final):
+            final = np.asarray(final)
+            kept = [logged[by_step[j]] for j in logged_cols] + [final]
+            return np.stack(kept, axis=1).reshape((m * K, *final.shape[1:]))
+
+        lr = np.empty((m, K), dtype=np.float64)
+        if len(logged_cols):
+            lr[:, :-1] = lr_table[logged_cols][:, group_of_row[rows]].T
+        lr[:, -1] = lr_final
+        start = np.repeat(rows, K)
+        step = np.tile(np.append(steps[logged_cols], np.int64(stop[0])), m)
+        lr = lr.reshape(-1)
+    else:
+        # the kept (start, column) cells in start-major order, as flat indices into [L + 1, m]
+        # arrays (each logged array copied whole, then one gather per column builds the rows)
+        r_idx, l_idx = np.nonzero(keep)
+        flat = l_idx * m + r_idx
+
+        def grid(logged, final):
+            """The kept cells of [the logged [m, ...] arrays (in step order), the final one]."""
+            final = np.asarray(final)
+            out = np.empty((L + 1, m, *final.shape[1:]), dtype=np.result_type(*(logged[i] for i in by_step), final))
+            for j, i in enumerate(by_step):
+                out[j] = logged[i]
+            out[L] = final
+            return out.reshape(((L + 1) * m, *final.shape[1:]))[flat]
+
+        final = l_idx == L
+        logged = np.flatnonzero(~final)
+        start = rows[r_idx]
+        step = stop.astype(np.int64)[r_idx]
+        step[logged] = steps[l_idx[logged]]
+        lr = lr_final[r_idx]
+        if L:
+            lr[logged] = lr_table[l_idx[logged], group_of_row[rows][r_idx[logged]]]
     return {
-        "start": rows[r_idx],
+        "start": start,
         "step": step,
-        "x": grid([x.numpy() for x in res.log_x], res.x.numpy()),
-        "f": grid([f.numpy() for f in res.log_f], res.f.numpy()),
-        "grad_norm": grid([g.numpy() for g in res.log_g], res.g.numpy()),
+        "x": grid(x_log, res.x.numpy()),
+        "f": grid(f_log, res.f.numpy()),
+        "grad_norm": grid(g_log, res.g.numpy()),
         "lr": lr,
     }
 
