@@ -302,7 +302,7 @@ def _loop(problem, x0, make_opt, make_sched, groups_of_rows, st: Settings, log_s
     vnorm = torch.linalg.vector_norm
     # x's Euclidean norm over all starts bounds each coordinate: while it is within half the box
     # [x_lo, x_hi] that contains 0 (diverge_factor widths wide: the usual case), that one reduction
-    # shows no start has run away; otherwise x's exact range (aminmax) decides
+    # shows no start has run away; once it cannot tell, x's exact range (aminmax) decides instead
     norm_ok = 0.5 * min(-x_lo, x_hi) if x_lo < 0 < x_hi else -1.0
     one_param = len(params) == 1
     grad_tol, f_target = st.grad_tol, st.f_target
@@ -323,13 +323,12 @@ def _loop(problem, x0, make_opt, make_sched, groups_of_rows, st: Settings, log_s
         # --- events: cheap whole-tensor tests, per-row work only when something happened ---
         # f's sum (non-finite?) and x's norm (runaway?): two reductions, two scalars read.
         finite = isfinite(loss.item())
-        done = None
-        if not (finite and vnorm(Xd).item() <= norm_ok):
+        inside = finite and norm_ok > 0 and vnorm(Xd).item() <= norm_ok
+        if finite and not inside:  # the norm could not tell: x's exact range decides, from now on
+            norm_ok = -1.0
             mn, mx = aminmax(Xd)
-            if not (finite and mn.item() >= x_lo and mx.item() <= x_hi):
-                done = ~(((Xd - center).abs().amax(-1) <= radius) & (fsd.abs() <= FLT_MAX))
-            else:  # all inside, though the norm test could not tell: x's range decides from now on
-                norm_ok = -1.0
+            inside = mn.item() >= x_lo and mx.item() <= x_hi
+        done = None if inside else ~(((Xd - center).abs().amax(-1) <= radius) & (fsd.abs() <= FLT_MAX))
         conv = None
         if check_conv:
             if grad_tol > 0:
