@@ -512,8 +512,6 @@ def main(argv=None):
     a = p.parse_args(argv)
     import torch
 
-    from gradexp import startup
-
     if a.threads:
         torch.set_num_threads(a.threads)
     cases = [c for c in a.cases.split(",") if c]
@@ -534,7 +532,6 @@ def main(argv=None):
     print(" ".join(_fmt(HEAD[c], w) for c, w in WIDTHS.items()) + "  note")
     t0 = time.perf_counter()
     runner_run(_overrides("himmelblau", 2, "adam", 4, 5))  # warm-up: imports (pandas, records) out of the timings
-    startup.resume()  # (python -m gradexp.bench: done by the warm-up's runner already; see the end)
     repeat = a.repeat if a.repeat is not None else (1 if a.quick else 5)
     if repeat < 1:
         p.error("--repeat must be >= 1")
