@@ -303,3 +303,40 @@ def test_runtimes_and_best_f_agree_with_every_step_of_the_trace(extra):
         assert row["f_best"] == (finite.min() if len(finite) else np.inf)
     if extra == DIVERGING:
         assert (s["status"] == "diverged").any() and (s["status"] != "diverged").any()
+
+
+def test_a_nan_after_targets_in_the_same_block_leaves_their_steps_exact():
+    """f passes two targets, then turns NaN a few steps later (the same block of held f) while
+    another start goes on: the first steps and the best f are those of a plain loop over the finite
+    values; the NaN stops the start as diverged at that step."""
+    from gradexp.objectives.core import Problem
+    from gradexp.runner import DIVERGED, MAX_STEPS, Settings, _loop
+
+    def f(x):  # x0² (f* = 0); NaN once x0 is below 0.05 where x1 > 0
+        return torch.where((x[..., 0] < 0.05) & (x[..., 1] > 0), math.nan, x[..., 0] ** 2 + 0 * x[..., 1])
+
+    problem = Problem("nan_below", 2, f, (-5.0, -5.0), (5.0, 5.0), 0.0)
+    starts = [[4.0, 1.0], [3.0, 1.0], [4.0, -1.0]]
+    steps = 60
+    res = _loop(problem, torch.tensor(starts), lambda p: torch.optim.SGD(p, lr=0.1), None, [range(3)],
+                Settings(steps=steps), [0, steps], False, 0.0)
+    for i, start in enumerate(starts):
+        x = torch.tensor(start, requires_grad=True)
+        opt = torch.optim.SGD([x], lr=0.1)
+        fs = []
+        for k in range(steps + 1):
+            fk = f(x[None])[0]
+            fs.append(fk.item())
+            if math.isnan(fs[-1]) or k == steps:
+                break
+            opt.zero_grad()
+            fk.backward()
+            opt.step()
+        fs = np.array(fs, dtype=np.float32)
+        for j, t in enumerate(TARGETS):
+            reached = np.flatnonzero(fs <= np.float32(t))
+            assert res.hits[i, j].item() == (reached[0] if len(reached) else -1), (start, t)
+        assert res.f_best[i].item() == fs[~np.isnan(fs)].min()
+        status = DIVERGED if np.isnan(fs[-1]) else MAX_STEPS
+        assert res.status[i].item() == status and res.stop[i].item() == len(fs) - 1
+    assert (res.hits[:2, 1] >= 0).all() and (res.status[:2] == DIVERGED).all()  # the case this test is about
