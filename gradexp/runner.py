@@ -233,7 +233,7 @@ def _loop(problem, x0, make_opt, make_sched, groups_of_rows, st: Settings, log_s
         thr_ext = torch.cat([thresholds, torch.tensor([math.nan], device=dev)])  # NaN: none left
         hits = torch.full((M, len(TARGETS)), -1, dtype=torch.long, device=dev)
         thr_next = thresholds[0].expand(M).clone()  # the next target of each row (NaN after the last)
-        neg_thr = (-thresholds)[None, :]
+        level = torch.zeros(M, dtype=torch.long, device=dev)  # how many targets each row has reached
     # f_best follows every step (one minimum; a NaN never counts). The f tensors of the last few steps
     # are kept by reference (no copy) and scanned every `window` steps, for the rows whose f_best
     # passed their next target in that block only: the exact first step reaching each target.
@@ -243,7 +243,7 @@ def _loop(problem, x0, make_opt, make_sched, groups_of_rows, st: Settings, log_s
     window = 128 if M <= 1024 else max(1, min(32, (1 << 22) // max(M, 1)))
     f_held = []
     held_from = 0  # the step of f_held's first
-    held_nan = False  # some f in f_held may be NaN
+    step_of_row = torch.arange(window, dtype=torch.float32, device=dev)[:, None]  # float: fast amin
     minimum = torch.minimum
 
     threads = torch.get_num_threads()
@@ -251,7 +251,6 @@ def _loop(problem, x0, make_opt, make_sched, groups_of_rows, st: Settings, log_s
     def scan_window():
         """The block's target scan, on one thread: for these few ops every `window` steps, waking a
         second intra-op thread (and its spinning afterwards) costs more than it saves."""
-        nonlocal held_nan
         if not f_held:
             return
         if thresholds is not None:
@@ -265,25 +264,28 @@ def _loop(problem, x0, make_opt, make_sched, groups_of_rows, st: Settings, log_s
                     if threads > 1:
                         torch.set_num_threads(threads)
         f_held.clear()
-        held_nan = False
 
     def scan_rows(rows):
-        # these rows reach (at least) their next target in the block. The block's running minimum
-        # only goes down, so the first step at or below a target is the number of steps whose running
-        # minimum is above it: one sorted search finds it for every target at once (a NaN f never
-        # counts; `held` means not in this block)
+        # these rows reach their next target in the block, first at the least step with f at or
+        # below it (NaN compares false); then maybe the next target too
         if rows.numel() * 8 < M and M >= 8192:  # few of many rows: gather them step by step
             F = torch.stack([f.index_select(0, rows) for f in f_held])  # [held, rows]
         else:
             F = torch.stack(f_held).index_select(1, rows)
-        if held_nan:
-            F = torch.where(torch.isnan(F), math.inf, F)
-        down = F.cummin(0).values.neg_().T.contiguous()  # [rows, held], -running minimum: ascending
-        first = torch.searchsorted(down, neg_thr.expand(len(rows), -1).contiguous())  # [rows, T]
-        h = hits.index_select(0, rows)
-        h = torch.where((h < 0) & (first < len(F)), first + held_from, h)
-        hits.index_copy_(0, rows, h)
-        thr_next.index_copy_(0, rows, thr_ext.index_select(0, (h >= 0).sum(1)))
+        while True:
+            lv = level.index_select(0, rows)
+            at_or_below = F <= thr_next.index_select(0, rows)
+            first = torch.where(at_or_below, step_of_row[:len(F)], math.inf).amin(0)
+            hits.index_put_((rows, lv), first.long() + held_from)
+            lv += 1
+            level.index_copy_(0, rows, lv)
+            thr = thr_ext.index_select(0, lv)
+            thr_next.index_copy_(0, rows, thr)
+            more = f_best.index_select(0, rows) <= thr  # NaN (no target left) compares false
+            rows = rows[more]
+            if not rows.numel():
+                return
+            F = F[:, more]
 
     need_gn_each_step = st.grad_tol > 0 or st.clip_grad_norm is not None
     any_stopped = False
@@ -355,7 +357,6 @@ def _loop(problem, x0, make_opt, make_sched, groups_of_rows, st: Settings, log_s
             minimum(f_best, fsd, out=f_best)
         else:  # a NaN f never counts
             minimum(f_best, torch.where(torch.isnan(fsd), math.inf, fsd), out=f_best)
-            held_nan = True
         if thresholds is not None:
             if not f_held:
                 held_from = k
