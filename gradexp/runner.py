@@ -234,15 +234,18 @@ def _loop(problem, x0, make_opt, make_sched, groups_of_rows, st: Settings, log_s
         hits = torch.full((M, len(TARGETS)), -1, dtype=torch.long, device=dev)
         thr_next = thresholds[0].expand(M).clone()  # the next target of each row (NaN after the last)
         level = torch.zeros(M, dtype=torch.long, device=dev)  # how many targets each row has reached
-    # f_best follows every step (one minimum; a NaN never counts). The f tensors of the last few steps
-    # are kept by reference (no copy) and scanned every `window` steps, for the rows whose f_best
-    # passed their next target in that block only: the exact first step reaching each target.
+    # f_best follows every step (one minimum; a NaN never counts). The f of the last few steps are
+    # copied into one [window, M] buffer (the same memory every block: holding each step's own f
+    # instead made every step allocate fresh memory, ~10 % at 16384 starts) and scanned every
+    # `window` steps, for the rows whose f_best passed their next target in that block only: the
+    # exact first step reaching each target.
     # (After every scan, each row's next target is below its f_best.) A scan is a dozen small
     # operations that run cold whatever the block's length: with few rows the blocks are longer
     # (128 steps, at most 512 KB of held f), so that there are fewer of them.
     window = 128 if M <= 1024 else max(1, min(32, (1 << 22) // max(M, 1)))
-    f_held = []
-    held_from = 0  # the step of f_held's first
+    f_block = f_rows = None  # [window, M]: the block's f, one row per step (made at the first step)
+    n_held = 0  # steps of the block in f_block
+    held_from = 0  # the step of f_block's first row
     step_of_row = torch.arange(window, dtype=torch.float32, device=dev)[:, None]  # float: fast amin
     minimum = torch.minimum
 
@@ -251,7 +254,8 @@ def _loop(problem, x0, make_opt, make_sched, groups_of_rows, st: Settings, log_s
     def scan_window():
         """The block's target scan, on one thread: for these few ops every `window` steps, waking a
         second intra-op thread (and its spinning afterwards) costs more than it saves."""
-        if not f_held:
+        nonlocal n_held
+        if not n_held:
             return
         if thresholds is not None:
             rows = torch.nonzero(f_best <= thr_next).squeeze(1)
@@ -263,15 +267,12 @@ def _loop(problem, x0, make_opt, make_sched, groups_of_rows, st: Settings, log_s
                 finally:
                     if threads > 1:
                         torch.set_num_threads(threads)
-        f_held.clear()
+        n_held = 0
 
     def scan_rows(rows):
         # these rows reach their next target in the block, first at the least step with f at or
         # below it (NaN compares false); then maybe the next target too
-        if rows.numel() * 8 < M and M >= 8192:  # few of many rows: gather them step by step
-            F = torch.stack([f.index_select(0, rows) for f in f_held])  # [held, rows]
-        else:
-            F = torch.stack(f_held).index_select(1, rows)
+        F = f_block[:n_held].index_select(1, rows)  # [held, rows]
         while True:
             lv = level.index_select(0, rows)
             at_or_below = F <= thr_next.index_select(0, rows)
@@ -358,10 +359,14 @@ def _loop(problem, x0, make_opt, make_sched, groups_of_rows, st: Settings, log_s
         else:  # a NaN f never counts
             minimum(f_best, torch.where(torch.isnan(fsd), math.inf, fsd), out=f_best)
         if thresholds is not None:
-            if not f_held:
+            if not n_held:
                 held_from = k
-            f_held.append(fsd)
-            if len(f_held) == window:
+                if f_block is None:
+                    f_block = torch.empty((window, M), dtype=fsd.dtype, device=dev)
+                    f_rows = f_block.unbind(0)
+            f_rows[n_held].copy_(fsd)
+            n_held += 1
+            if n_held == window:
                 scan_window()
         if lr_hist is not None:
             lr_hist.append(lr_now)
