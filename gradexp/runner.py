@@ -234,17 +234,18 @@ def _loop(problem, x0, make_opt, make_sched, groups_of_rows, st: Settings, log_s
         hits = torch.full((M, len(TARGETS)), -1, dtype=torch.long, device=dev)
         thr_next = thresholds[0].expand(M).clone()  # the next target of each row (NaN after the last)
         level = torch.zeros(M, dtype=torch.long, device=dev)  # how many targets each row has reached
-    # f_best follows every step (one minimum; a NaN never counts). The f of the last few steps are
-    # copied into one [window, M] buffer (the same memory every block: holding each step's own f
-    # instead made every step allocate fresh memory, ~10 % at 16384 starts) and scanned every
-    # `window` steps, for the rows whose f_best passed their next target in that block only: the
-    # exact first step reaching each target.
-    # (After every scan, each row's next target is below its f_best.) A scan is a dozen small
+    # The f of the last few steps are copied into one [window, M] buffer (the same memory every
+    # block: holding each step's own f instead made every step allocate fresh memory, ~10 % at 16384
+    # starts). Every `window` steps, f_best takes the block's least f (a NaN never counts) and the
+    # rows whose f_best passed their next target are scanned: the exact first step reaching each
+    # target. (After every scan, each row's next target is below its f_best.) Without targets (f*
+    # unknown) f_best follows every step instead (one minimum). A scan is a dozen small
     # operations that run cold whatever the block's length: with few rows the blocks are longer
     # (128 steps, at most 512 KB of held f), so that there are fewer of them.
     window = 128 if M <= 1024 else max(1, min(32, (1 << 22) // max(M, 1)))
     f_block = f_rows = None  # [window, M]: the block's f, one row per step (made at the first step)
     n_held = 0  # steps of the block in f_block
+    held_nan = False  # some f in f_block may be NaN
     held_from = 0  # the step of f_block's first row
     step_of_row = torch.arange(window, dtype=torch.float32, device=dev)[:, None]  # float: fast amin
     minimum = torch.minimum
@@ -252,27 +253,32 @@ def _loop(problem, x0, make_opt, make_sched, groups_of_rows, st: Settings, log_s
     threads = torch.get_num_threads()
 
     def scan_window():
-        """The block's target scan, on one thread: for these few ops every `window` steps, waking a
-        second intra-op thread (and its spinning afterwards) costs more than it saves."""
-        nonlocal n_held
+        """The block's f_best and target scan, on one thread: for these few ops every `window` steps,
+        waking a second intra-op thread (and its spinning afterwards) costs more than it saves."""
+        nonlocal n_held, held_nan
         if not n_held:
             return
         if thresholds is not None:
-            rows = torch.nonzero(f_best <= thr_next).squeeze(1)
-            if rows.numel():
+            if threads > 1:
+                torch.set_num_threads(1)
+            try:
+                F = f_block[:n_held]
+                if held_nan:
+                    F = torch.where(torch.isnan(F), math.inf, F)
+                minimum(f_best, F.amin(0), out=f_best)
+                rows = torch.nonzero(f_best <= thr_next).squeeze(1)
+                if rows.numel():
+                    scan_rows(rows, F)
+            finally:
                 if threads > 1:
-                    torch.set_num_threads(1)
-                try:
-                    scan_rows(rows)
-                finally:
-                    if threads > 1:
-                        torch.set_num_threads(threads)
+                    torch.set_num_threads(threads)
         n_held = 0
+        held_nan = False
 
-    def scan_rows(rows):
+    def scan_rows(rows, F):
         # these rows reach their next target in the block, first at the least step with f at or
         # below it (NaN compares false); then maybe the next target too
-        F = f_block[:n_held].index_select(1, rows)  # [held, rows]
+        F = F.index_select(1, rows)  # [held, rows]
         while True:
             lv = level.index_select(0, rows)
             at_or_below = F <= thr_next.index_select(0, rows)
@@ -354,11 +360,13 @@ def _loop(problem, x0, make_opt, make_sched, groups_of_rows, st: Settings, log_s
                 stop.masked_fill_(newly, k)
                 active &= ~newly
                 any_stopped = True
-        if finite:  # (f's sum is finite, so no f is NaN)
-            minimum(f_best, fsd, out=f_best)
-        else:  # a NaN f never counts
-            minimum(f_best, torch.where(torch.isnan(fsd), math.inf, fsd), out=f_best)
-        if thresholds is not None:
+        if thresholds is None:
+            if finite:  # (f's sum is finite, so no f is NaN)
+                minimum(f_best, fsd, out=f_best)
+            else:  # a NaN f never counts
+                minimum(f_best, torch.where(torch.isnan(fsd), math.inf, fsd), out=f_best)
+        else:  # (f_best: at the block's end)
+            held_nan = held_nan or not finite
             if not n_held:
                 held_from = k
                 if f_block is None:
