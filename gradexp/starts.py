@@ -28,11 +28,16 @@ def _number(v, what: str) -> float:
     return value
 
 
+def _numbers(n: int) -> str:
+    return "1 number" if n == 1 else f"{n} numbers"
+
+
 def _point(seq, dim: int, what: str) -> list[float]:
     if isinstance(seq, (str, bytes)) or not isinstance(seq, Sequence):
-        raise ConfigError(f"{what} must be a list of {dim} numbers, got {seq!r}")
+        raise ConfigError(f"{what} must be a list of {_numbers(dim)}, got {seq!r}")
     if len(seq) != dim:
-        raise ConfigError(f"{what} has {len(seq)} coordinates but the objective has dim {dim}: give {dim} numbers")
+        raise ConfigError(f"{what} has {len(seq)} coordinate{'' if len(seq) == 1 else 's'} but the objective has "
+                          f"dim {dim}: give {_numbers(dim)}")
     return [_number(v, f"{what}[{i}]") for i, v in enumerate(seq)]
 
 
