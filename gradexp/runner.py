@@ -7,8 +7,10 @@ receive alone and follows, bit for bit, the path it would follow alone. Any othe
 (LBFGS, third-party classes) runs one optimizer per start through the same loop.
 
 Per-start bookkeeping (stopping, divergence, first hitting steps of the targets, best f) is kept
-on the device as tensors, so a step costs no host synchronisation; logging copies the state on a
-precomputed schedule of steps.
+on the device as tensors: a step reads two scalars (f's sum and x's norm over all starts) and does
+per-start work only when one of them shows that something happened; best f and the targets' first
+steps are found once per block of steps from a buffer of the block's f. Logging copies the state on
+a precomputed schedule of steps.
 """
 
 from __future__ import annotations
