@@ -42,8 +42,8 @@ CASES = ("tutorial", "bare", "runner", "cli", "compiled", "help", "hparams", "st
 OPT_KW = {"sgd": dict(lr=1e-3), "adam": dict(lr=1e-3), "rmsprop": dict(lr=1e-3), "lbfgs": dict(lr=1.0)}
 OBJECTIVES = (("himmelblau", 2), ("rosenbrock", 50))
 LONG_S = 10.0  # rows whose measurements add up to more than this stop at LONG_PAIRS of them
-LONG_PAIRS = 3  # (bare, runner) pairs of a long row; CLI runs of a long row (one when a run > LONG_S)
-PAIRS_S = 5.0  # short rows: more (bare, runner) pairs, up to 2 × repeat - 1, until they took this long
+LONG_PAIRS = 3  # runner runs (each between two bare ones) of a long row; CLI runs of a long row (one when a run > LONG_S)
+PAIRS_S = 5.0  # short rows: more runner runs, up to 2 × repeat - 1, until bare + runner took this long
 COLUMNS = ["case", "objective", "dim", "optimizer", "N", "steps", "seconds", "compile_seconds",
            "point_steps_per_s", "peak_rss_mb", "runner_over_bare", "cli_over_bare", "cli_over_tutorial",
            "speedup_vs_tutorial", "max_abs_dev", "note"]
@@ -229,10 +229,10 @@ def bench_matrix(b: Bench, cases, sizes, optimizers, steps, objectives, repeat=5
 
     tutorial, bare, runner and cli are each timed ``repeat`` times (rows taking over ``LONG_S``
     seconds ``LONG_PAIRS`` times; a CLI run over ``LONG_S`` once) and the best time is reported.
-    bare and runner are timed in back-to-back pairs (bare then runner, runner then bare, ...) and
-    runner/bare is the median of the pairs' ratios: the two runs of a pair see the same machine
-    state, so a slow spell of a shared machine moves a pair and not the ratio. Rows whose pairs are
-    short get more of them (up to ``2 × repeat − 1``, until ``PAIRS_S`` seconds). The compiled
+    bare and runner alternate, starting and ending with bare, and runner/bare is the median over
+    the runner runs of ``runner / mean(bare just before, bare just after)`` (``sandwich_ratios``):
+    a slow spell of a shared machine that spans the three runs moves all of them, not the ratio.
+    Short rows get more runner runs (up to ``2 × repeat − 1``, until ``PAIRS_S`` seconds). The compiled
     engine is measured at the largest N only (it is built for many starts; each configuration
     compiles once).
     """
@@ -253,33 +253,31 @@ def bench_matrix(b: Bench, cases, sizes, optimizers, steps, objectives, repeat=5
                 ov = _overrides(objective, dim, opt, n, steps)
                 bare_s, runner_s, exact_summary = [], [], None
                 paired = "bare" in cases and "runner" in cases
+                if paired:  # bare, runner, bare, runner, ..., bare: every runner run between two bare ones
+                    bare_s.append(bare_loop(objective, dim, opt, n, steps))
                 while "bare" in cases or "runner" in cases:
-                    # pairs alternate their order (bare first, then runner first), so neither side
-                    # always inherits the other's caches and garbage
-                    for case in ("bare", "runner") if len(bare_s) % 2 == 0 else ("runner", "bare"):
-                        if case == "bare" and "bare" in cases:
-                            bare_s.append(bare_loop(objective, dim, opt, n, steps))
-                        elif case == "runner" and "runner" in cases:
-                            sec, exact_summary = runner_run(ov)
-                            runner_s.append(sec)
-                    took, done = sum(bare_s) + sum(runner_s), max(len(bare_s), len(runner_s))
+                    if "runner" in cases:
+                        sec, exact_summary = runner_run(ov)
+                        runner_s.append(sec)
+                    if "bare" in cases:
+                        bare_s.append(bare_loop(objective, dim, opt, n, steps))
+                    took, done = sum(bare_s) + sum(runner_s), len(runner_s) or len(bare_s)
                     if took > LONG_S and done >= min(LONG_PAIRS, repeat):
-                        break  # long rows: a few pairs (the machine drifts over minutes, not seconds)
+                        break  # long rows: a few (the machine drifts over minutes, not seconds)
                     if done >= repeat and (not paired or took >= PAIRS_S or done >= 2 * repeat - 1):
-                        break  # short rows get more pairs: their ratio is the noisiest
+                        break  # short rows get more: their ratio is the noisiest
                 per = "per start" if opt == "lbfgs" else ""
                 if bare_s:
                     bare = b.add(case="bare", objective=objective, dim=dim, optimizer=opt, N=n, steps=steps,
                                  seconds=min(bare_s), note=_join(per, _best_of(len(bare_s))))
                 if runner_s:
-                    # the ratio of each back-to-back pair, then their median: the two runs of a pair
-                    # see the same machine state, so a slow spell shifts a pair, not the ratio
-                    pairs = [r / b_ for r, b_ in zip(runner_s, bare_s)]
-                    ratio = statistics.median(pairs) if pairs else ""
+                    ratios = sandwich_ratios(bare_s, runner_s)
+                    ratio = statistics.median(ratios) if ratios else ""
                     runner = b.add(case="runner", objective=objective, dim=dim, optimizer=opt, N=n, steps=steps,
                                    seconds=min(runner_s), runner_over_bare=ratio,
                                    note=_join(per, _best_of(len(runner_s)),
-                                              "run/bare = median of the back-to-back pairs' ratios" if len(pairs) > 1 else ""))
+                                              "run/bare = median over runner runs of runner / mean of the bare "
+                                              "runs just before and after" if len(ratios) > 1 else ""))
                 if "compiled" in cases and opt in ("sgd", "adam", "rmsprop") and n == max(sizes):
                     _compiled_row(b, objective, dim, opt, n, steps, ov, exact_summary, tut)
                 if "cli" in cases and opt == "adam":
@@ -305,6 +303,14 @@ def bench_matrix(b: Bench, cases, sizes, optimizers, steps, objectives, repeat=5
                     runner["speedup_vs_tutorial"] = runner["point_steps_per_s"] / tut["point_steps_per_s"]
                 if bare and tut:
                     bare["speedup_vs_tutorial"] = bare["point_steps_per_s"] / tut["point_steps_per_s"]
+
+
+def sandwich_ratios(bare_s, runner_s) -> list[float]:
+    """``runner[i] / mean(bare[i], bare[i + 1])``: each runner timing against the bare timings taken
+    just before and just after it (``bare`` has one more entry). A change of the machine's speed that
+    is linear over the three runs cancels; a pair ratio (one bare run next to one runner run) keeps it.
+    """
+    return [r / ((b0 + b1) / 2) for r, b0, b1 in zip(runner_s, bare_s, bare_s[1:])]
 
 
 def _best_of(n):

@@ -38,3 +38,17 @@ def test_help_target_measured(tmp_path):
     b = bench.main(["--quick", "--cases", "help", "--out", str(tmp_path / "h.csv")])
     (name, ok, detail), = [t for t in b.targets if t[0].startswith("3.")]
     assert detail.endswith(" s") and float(detail.split()[0]) > 0
+
+
+def test_sandwich_ratio_cancels_a_linear_drift():
+    """The machine slows down steadily while a row is timed (each run 10 % of the first run's time
+    slower than the one before); the runner costs 1.15 x the bare loop at any one moment. Each runner
+    run against the mean of the bare runs around it reads 1.15; against the bare run before it alone,
+    more."""
+    speed = [1 + 0.1 * i for i in range(7)]  # bare, runner, bare, runner, bare, runner, bare
+    bare = [speed[i] for i in (0, 2, 4, 6)]
+    runner = [1.15 * speed[i] for i in (1, 3, 5)]
+    ratios = bench.sandwich_ratios(bare, runner)
+    assert len(ratios) == 3
+    assert all(abs(r - 1.15) < 1e-12 for r in ratios)
+    assert all(r / b > 1.19 for r, b in zip(runner, bare))  # the one-sided pair keeps the drift
