@@ -29,7 +29,7 @@ def main(argv=None) -> int:
     if not args.no_figures:
         from gradexp.report import figures
 
-        figures._plt()  # matplotlib (Agg), imported while paused too
+        figures.pyplot()  # matplotlib (Agg), imported while paused too
     startup.resume()
 
     try:

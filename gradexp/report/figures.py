@@ -9,7 +9,8 @@ from gradexp.report import metrics as M
 MAX_CURVES = 12  # curves per figure; the best-ranked configurations are drawn
 
 
-def _plt():
+def pyplot():
+    """``matplotlib.pyplot`` with the Agg backend (no window, no display), imported on first use."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -45,7 +46,7 @@ def _labels(a):
 
 
 def _colors(n):
-    plt = _plt()
+    plt = pyplot()
     cmap = plt.get_cmap("tab10" if n <= 10 else "tab20")
     return [cmap(i % cmap.N) for i in range(n)]
 
@@ -59,12 +60,12 @@ def _save(fig, path):
     # fixed margins: tight_layout measures every tick label and costs more than the drawing
     fig.subplots_adjust(left=0.12, right=0.97, bottom=0.12, top=0.86)
     fig.savefig(path, dpi=100)
-    _plt().close(fig)
+    pyplot().close(fig)
 
 
 def ecdf_figure(a, prob, path) -> None:
     """Runtime ECDF: fraction of (start, target) pairs reached against steps, per configuration."""
-    plt = _plt()
+    plt = pyplot()
     fig, ax = plt.subplots(figsize=(7, 4.5))
     lab = _labels(a)
     order = _order(a, prob)
@@ -99,7 +100,7 @@ def has_lr_variation(a, prob) -> bool:
 
 def lr_figure(a, prob, path, family_keys) -> None:
     """Median final f − f* (IQR band) against learning rate, one line per optimizer family."""
-    plt = _plt()
+    plt = pyplot()
     fig, ax = plt.subplots(figsize=(7, 4.5))
     s = a.starts[a.starts["problem"] == prob]
     fams = s.groupby(family_keys, sort=False) if family_keys else [("all", s)]
@@ -152,7 +153,7 @@ def _start_curves(a, cfg):
 
 def convergence_figure(a, prob, path) -> None:
     """Median f − f* against step with an IQR band, per configuration (trace.csv, interpolated)."""
-    plt = _plt()
+    plt = pyplot()
     fig, ax = plt.subplots(figsize=(7, 4.5))
     lab = _labels(a)
     order = _order(a, prob, with_starts=True)
@@ -193,7 +194,7 @@ def has_basins(a, prob) -> bool:
 
 def basin_figure(a, prob, path) -> None:
     """Start positions coloured by the known optimum reached, one panel per configuration."""
-    plt = _plt()
+    plt = pyplot()
     lab = _labels(a)
     order = _order(a, prob, with_starts=True)
     n = max(len(order), 1)
@@ -234,7 +235,7 @@ def basin_figure(a, prob, path) -> None:
 
 def profile_figure(a, path) -> None:
     """Dolan–Moré performance profile of the method configurations over (objective × start) problems."""
-    plt = _plt()
+    plt = pyplot()
     p = a.profile
     ratios = M.performance_ratios(p["costs"])
     finite = ratios[np.isfinite(ratios)]
