@@ -64,38 +64,48 @@ _OPS = {"+": operator.add, "-": operator.sub, "*": operator.mul, "/": operator.t
 
 @st.composite
 def arithmetic(draw, depth=0):
-    """(text, value): a random formula of small numbers and its value by Python's own operators."""
+    """(text, value, finite): a random formula of small numbers, its value by Python's own operators,
+    and whether every intermediate value was finite (an overflow inside, e.g. 1 / 5e-324, can be
+    washed out later: 0 / inf is 0)."""
     if depth >= 3 or draw(st.booleans()):
         kind = draw(st.sampled_from(["int", "float", "pi", "e"]))
         if kind == "int":
             v = draw(st.integers(0, 50))
-            return str(v), v
+            return str(v), v, True
         if kind == "float":
             v = draw(st.floats(0, 100, allow_nan=False, allow_infinity=False))
-            return repr(v), v
-        return kind, {"pi": math.pi, "e": math.e}[kind]
+            return repr(v), v, True
+        return kind, {"pi": math.pi, "e": math.e}[kind], True
     choice = draw(st.sampled_from(["+", "-", "*", "/", "neg", "pow"]))
-    a_text, a = draw(arithmetic(depth + 1))
+    a_text, a, a_ok = draw(arithmetic(depth + 1))
     if choice == "neg":
-        return f"-({a_text})", -a
+        return f"-({a_text})", -a, a_ok
     if choice == "pow":
         k = draw(st.integers(0, 3))
-        return f"({a_text})**{k}", a**k
-    b_text, b = draw(arithmetic(depth + 1))
+        v = a**k
+        return f"({a_text})**{k}", v, a_ok and math.isfinite(v)
+    b_text, b, b_ok = draw(arithmetic(depth + 1))
     assume(not (choice == "/" and b == 0))
-    return f"({a_text}) {choice} ({b_text})", _OPS[choice](a, b)
+    v = _OPS[choice](a, b)
+    return f"({a_text}) {choice} ({b_text})", v, a_ok and b_ok and math.isfinite(v)
 
 
 @settings(max_examples=200, deadline=None)
 @given(arithmetic())
 def test_parse_number_matches_python_arithmetic(case):
-    """Python's own value when it is finite; a refusal when it overflows (e.g. 1 / 5e-324)."""
-    text, expected = case
-    if math.isfinite(expected):
+    """Python's own value when every step of it is finite; a refusal when one overflows (e.g. 1 / 5e-324),
+    even if a later step washes the overflow out (0 / inf)."""
+    text, expected, finite = case
+    if finite:
         assert parse_number(text) == float(expected)
     else:
         with pytest.raises(ConfigError, match="finite"):
             parse_number(text)
+
+
+def test_an_overflow_inside_a_formula_is_refused_even_when_washed_out():
+    with pytest.raises(ConfigError, match="no finite value for"):
+        parse_number("1 + 0 / (1.0 / 5e-324)")
 
 
 # ---------------------------------------------------------------------------------------------
