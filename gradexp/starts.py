@@ -28,16 +28,17 @@ def _number(v, what: str) -> float:
     return value
 
 
-def _numbers(n: int) -> str:
-    return "1 number" if n == 1 else f"{n} numbers"
+def _counted(n: int, word: str) -> str:
+    """``'1 number'``, ``'2 numbers'``."""
+    return f"{n} {word}" + ("" if n == 1 else "s")
 
 
 def _point(seq, dim: int, what: str) -> list[float]:
     if isinstance(seq, (str, bytes)) or not isinstance(seq, Sequence):
-        raise ConfigError(f"{what} must be a list of {_numbers(dim)}, got {seq!r}")
+        raise ConfigError(f"{what} must be a list of {_counted(dim, 'number')}, got {seq!r}")
     if len(seq) != dim:
-        raise ConfigError(f"{what} has {len(seq)} coordinate{'' if len(seq) == 1 else 's'} but the objective has "
-                          f"dim {dim}: give {_numbers(dim)}")
+        raise ConfigError(f"{what} has {_counted(len(seq), 'coordinate')} but the objective has dim {dim}: "
+                          f"give {_counted(dim, 'number')}")
     return [_number(v, f"{what}[{i}]") for i, v in enumerate(seq)]
 
 
