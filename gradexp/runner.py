@@ -322,8 +322,6 @@ def _loop(problem, x0, make_opt, make_sched, groups_of_rows, st: Settings, log_s
     for k in range(steps + 1):
         X = params[0] if one_param else torch.cat(params)
         f = fn(X)
-        if f._is_view():  # f shares x's memory (an objective like x0): the step would change it
-            f = f.clone()
         fs = f if sense > 0 else -f
         loss = fs.sum()
         grads = grad_of(loss, params)
@@ -388,8 +386,10 @@ def _loop(problem, x0, make_opt, make_sched, groups_of_rows, st: Settings, log_s
                 printer.step(k, Xd, fd, grad_used)
         if k == next_log:
             res.log_steps.append(k)
-            res.log_x.append(Xd.clone())  # (x changes in place; f and gn are new tensors every step)
-            res.log_f.append(fd)
+            # x changes in place, f and gn are new tensors every step (unless f is a view of x, as
+            # for an objective like x0: then the step would change it too)
+            res.log_x.append(Xd.clone())
+            res.log_f.append(fd.clone() if f._is_view() else fd)
             res.log_g.append(gn)
             res.log_lr.append(lr_now)
             next_log = next(log_iter, None)

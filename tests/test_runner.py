@@ -340,3 +340,22 @@ def test_a_nan_after_targets_in_the_same_block_leaves_their_steps_exact():
         status = DIVERGED if np.isnan(fs[-1]) else MAX_STEPS
         assert res.status[i].item() == status and res.stop[i].item() == len(fs) - 1
     assert (res.hits[:2, 1] >= 0).all() and (res.status[:2] == DIVERGED).all()  # the case this test is about
+
+
+def test_an_objective_that_is_a_view_of_x_is_logged_as_it_was():
+    """f = x0 is a view of x (the optimizer changes it in place): every logged f still equals the
+    x0 logged at the same step, and the path is the plain loop's x0 - lr * k."""
+    t, s = run(compose("objective=expression", "objective.expr=x0", "start=point", "start.x=[1]",
+                       "optimizer=sgd", "optimizer.lr=0.1", "run.steps=20", "run.log.every=1"))
+    t = t.sort_values("step")
+    assert len(t) == 21
+    assert (t["f"].to_numpy(np.float32) == t["x0"].to_numpy(np.float32)).all()
+    x = torch.tensor([1.0], requires_grad=True)
+    opt = torch.optim.SGD([x], lr=0.1)
+    want = []
+    for _ in range(21):
+        want.append(x.item())
+        opt.zero_grad()
+        x.sum().backward()
+        opt.step()
+    assert t["f"].to_numpy(np.float32).tolist() == np.float32(want).tolist()
