@@ -258,22 +258,21 @@ def _loop(problem, x0, make_opt, make_sched, groups_of_rows, st: Settings, log_s
         """The block's f_best and target scan, on one thread: for these few ops every `window` steps,
         waking a second intra-op thread (and its spinning afterwards) costs more than it saves."""
         nonlocal n_held, held_nan
-        if not n_held:
+        if not n_held:  # (f is held only when there are targets)
             return
-        if thresholds is not None:
+        if threads > 1:
+            torch.set_num_threads(1)
+        try:
+            F = f_block[:n_held]
+            if held_nan:
+                F = torch.where(torch.isnan(F), math.inf, F)
+            minimum(f_best, F.amin(0), out=f_best)
+            rows = torch.nonzero(f_best <= thr_next).squeeze(1)
+            if rows.numel():
+                scan_rows(rows, F)
+        finally:
             if threads > 1:
-                torch.set_num_threads(1)
-            try:
-                F = f_block[:n_held]
-                if held_nan:
-                    F = torch.where(torch.isnan(F), math.inf, F)
-                minimum(f_best, F.amin(0), out=f_best)
-                rows = torch.nonzero(f_best <= thr_next).squeeze(1)
-                if rows.numel():
-                    scan_rows(rows, F)
-            finally:
-                if threads > 1:
-                    torch.set_num_threads(threads)
+                torch.set_num_threads(threads)
         n_held = 0
         held_nan = False
 
