@@ -249,18 +249,23 @@ def _loop(problem, x0, make_opt, make_sched, groups_of_rows, st: Settings, log_s
     n_held = 0  # steps of the block in f_block
     held_nan = False  # some f in f_block may be NaN
     held_from = 0  # the step of f_block's first row
-    step_of_row = torch.arange(window, dtype=torch.float32, device=dev)[:, None]  # float: fast amin
+    # the first step of a block at or below a target is `window - max(at_or_below * countdown)`
+    # (a multiply and a max: torch.where with a broadcast operand is ~50x slower on the CPU)
+    countdown = torch.arange(window, 0, -1, device=dev).to(torch.uint8)[:, None]  # window <= 128
     minimum = torch.minimum
 
     threads = torch.get_num_threads()
+    # a small block's work runs on one thread: for these few ops every `window` steps, waking a
+    # second intra-op thread (and its spinning afterwards) costs more than it saves (~1-2 % at 1024
+    # starts); a large block's (half a million f at 16384 starts) is faster on all of them
+    solo = threads > 1 and window * M <= 1 << 17
 
     def scan_window():
-        """The block's f_best and target scan, on one thread: for these few ops every `window` steps,
-        waking a second intra-op thread (and its spinning afterwards) costs more than it saves."""
+        """The block's f_best and target scan."""
         nonlocal n_held, held_nan
         if not n_held:  # (f is held only when there are targets)
             return
-        if threads > 1:
+        if solo:
             torch.set_num_threads(1)
         try:
             F = f_block[:n_held]
@@ -271,7 +276,7 @@ def _loop(problem, x0, make_opt, make_sched, groups_of_rows, st: Settings, log_s
             if rows.numel():
                 scan_rows(rows, F)
         finally:
-            if threads > 1:
+            if solo:
                 torch.set_num_threads(threads)
         n_held = 0
         held_nan = False
@@ -283,20 +288,21 @@ def _loop(problem, x0, make_opt, make_sched, groups_of_rows, st: Settings, log_s
         while True:
             lv = level.index_select(0, rows)
             at_or_below = F <= thr_next.index_select(0, rows)
-            first = torch.where(at_or_below, step_of_row[:len(F)], math.inf).amin(0)
-            hits.index_put_((rows, lv), first.long() + held_from)
+            from_end = (at_or_below.view(torch.uint8) * countdown[:len(F)]).amax(0)
+            hits.index_put_((rows, lv), (held_from + window) - from_end.long())
             lv += 1
             level.index_copy_(0, rows, lv)
             thr = thr_ext.index_select(0, lv)
             thr_next.index_copy_(0, rows, thr)
-            more = f_best.index_select(0, rows) <= thr  # NaN (no target left) compares false
-            rows = rows[more]
-            if not rows.numel():
+            more = torch.nonzero(f_best.index_select(0, rows) <= thr).squeeze(1)  # NaN (none left): false
+            if not more.numel():
                 return
-            F = F[:, more]
+            if more.numel() < rows.numel():  # (index_select: a boolean mask over F's columns is ~2x slower)
+                rows, F = rows.index_select(0, more), F.index_select(1, more)
 
     need_gn_each_step = st.grad_tol > 0 or st.clip_grad_norm is not None
     any_stopped = False
+    keep_masks = None  # per parameter: which of its coordinates still move (once some start stopped)
     res = Result()
     log_iter = iter(log_steps)
     next_log = next(log_iter, None)
@@ -359,6 +365,7 @@ def _loop(problem, x0, make_opt, make_sched, groups_of_rows, st: Settings, log_s
                 stop.masked_fill_(newly, k)
                 active &= ~newly
                 any_stopped = True
+                keep_masks = None
         if thresholds is None:
             if finite:  # (f's sum is finite, so no f is NaN)
                 minimum(f_best, fsd, out=f_best)
@@ -436,11 +443,13 @@ def _loop(problem, x0, make_opt, make_sched, groups_of_rows, st: Settings, log_s
             lr_now = current_lrs()
         if before is not None:  # freeze the starts that have stopped where they stopped
             with torch.no_grad():
-                offset = 0
-                for p, b in zip(params, before):
-                    n = p.shape[0]
-                    p.copy_(torch.where(active[offset:offset + n, None], p, b))
-                    offset += n
+                if keep_masks is None:  # (after each change of `active`) as p's own shape: torch.where
+                    offset, keep_masks = 0, []  # with a broadcast [n, 1] condition is ~4x slower
+                    for p in params:
+                        keep_masks.append(active[offset:offset + p.shape[0], None].expand(p.shape).contiguous())
+                        offset += p.shape[0]
+                for p, b, keep in zip(params, before, keep_masks):
+                    p.copy_(torch.where(keep, p, b))
 
     scan_window()
     # --- the final state: the last evaluated step (stopped starts are frozen there) ---
