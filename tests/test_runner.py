@@ -359,3 +359,14 @@ def test_an_objective_that_is_a_view_of_x_is_logged_as_it_was():
         x.sum().backward()
         opt.step()
     assert t["f"].to_numpy(np.float32).tolist() == np.float32(want).tolist()
+
+
+def test_nan_to_inf_turns_only_nan_into_plus_infinity():
+    from gradexp.runner import _nan_to_inf
+
+    t = torch.tensor([math.nan, math.inf, -math.inf, 3.0e38, -0.0, 1.5, math.nan], dtype=torch.float32)
+    out = _nan_to_inf(t)
+    expected = [math.inf, math.inf, -math.inf, 3.0e38, -0.0, 1.5, math.inf]
+    assert [float(v) for v in out] == [float(torch.tensor(e, dtype=torch.float32)) for e in expected]
+    assert math.copysign(1.0, float(out[4])) == -1.0  # -0.0 kept
+    assert out.dtype == torch.float32
