@@ -37,7 +37,7 @@ def tables(problem, results, order, M, N, groups, maximize, f_opt, optima, x0):
     ``interrupted`` after 0 steps. The trace holds, start by start, every logged step before the
     start stopped and then its final row (step = the step it stopped at).
     """
-    from gradexp.runner import INTERRUPTED, STATUS, TARGETS, target_column
+    from gradexp.runner import DIVERGED, INTERRUPTED, STATUS, TARGETS, target_column
 
     status_names = np.array(STATUS, dtype=object)
 
@@ -51,49 +51,55 @@ def tables(problem, results, order, M, N, groups, maximize, f_opt, optima, x0):
         rows = np.asarray(rows)
         stop = res.stop.numpy()
         blocks.append(_trace_block(res, rows, stop, group_of_row))
-        fin = {
+        hits = res.hits.numpy() if res.hits is not None else None
+        finals.append({
             "start": rows,
-            "status": status_names[res.status.numpy().astype(int)],
+            "status": res.status.numpy().astype(np.intp),
             "steps": stop,
             "f_final": res.f.numpy(),
             **{c: res.x.numpy()[:, i] for i, c in enumerate(xcols)},
             "grad_norm": res.g.numpy(),
             "f_best": res.f_best.numpy(),
             "f_start": res.log_f[0].numpy(),
-        }
-        for ti, t in enumerate(TARGETS):
-            col = np.full(len(rows), np.nan)
-            if res.hits is not None:
-                h = res.hits.numpy()[:, ti].astype(np.float64)
-                col = np.where(h >= 0, h, np.nan)
-            fin[target_column(t)] = col
-        finals.append(pd.DataFrame(fin))
+            # first step at each target, -1 if never (as float: NaN where never)
+            **{target_column(t): (np.full(len(rows), np.nan) if hits is None else
+                                  np.where(hits[:, ti] >= 0, hits[:, ti].astype(np.float64), np.nan))
+               for ti, t in enumerate(TARGETS)},
+        })
 
     trace = _trace_frame(blocks, xcols) if blocks else pd.DataFrame(columns=["start", "step", *xcols])
-    summary = pd.concat(finals, ignore_index=True)
+    # the summary's columns as arrays, then one DataFrame in the columns' final order
+    cols = finals[0] if len(finals) == 1 else {k: np.concatenate([f[k] for f in finals]) for k in finals[0]}
     covered = np.zeros(M, dtype=bool)
-    covered[summary["start"].to_numpy()] = True
-    missing = np.flatnonzero(~covered).tolist()
-    if missing:  # a per-start run cut short: the starts never begun
-        extra = pd.DataFrame({"start": missing, "status": STATUS[INTERRUPTED], "steps": 0})
-        for i, c in enumerate(xcols):
-            extra[c] = x0[missing, i].numpy()
-        summary = pd.concat([summary, extra], ignore_index=True)
-    summary = summary.sort_values("start", kind="stable").reset_index(drop=True)
-
-    starts_xy = x0.numpy()[summary["start"].to_numpy()]
+    covered[cols["start"]] = True
+    missing = np.flatnonzero(~covered)
+    if len(missing):  # a per-start run cut short: the starts never begun
+        x0_np = x0.numpy()
+        extra = {"start": missing, "status": np.full(len(missing), INTERRUPTED, dtype=np.intp),
+                 "steps": np.zeros(len(missing), dtype=np.int64),
+                 **{c: x0_np[missing, i] for i, c in enumerate(xcols)}}
+        cols = {k: np.concatenate([v, extra[k] if k in extra else np.full(len(missing), np.nan, dtype=v.dtype)])
+                for k, v in cols.items()}
+    start = cols["start"]
+    if len(start) > 1 and not (start[1:] > start[:-1]).all():
+        by_start = np.argsort(start, kind="stable")
+        cols = {k: v[by_start] for k, v in cols.items()}
+        start = cols["start"]
+    status = cols["status"]
+    data = {"start": start, "status": pd.array(status_names[status], dtype="str")}
+    data.update((k, cols[k]) for k in ("steps", "f_final", *xcols, "grad_norm", "f_best", "f_start"))
+    starts_xy = x0.numpy()[start]
     for i in range(d):
-        summary[f"start_x{i}"] = starts_xy[:, i]
-    summary["minimum"] = _nearest_optimum(summary[xcols].to_numpy(dtype=np.float64), optima)
-    diverged = (summary["status"] == "diverged").to_numpy()
-    message = np.full(len(summary), "", dtype=object)
-    message[diverged] = [f"non-finite or runaway value at step {s}" for s in summary["steps"].to_numpy()[diverged]]
-    summary["message"] = message.astype(str)
-    summary["f_star"] = np.nan if f_opt is None else float(f_opt)
-    rt_cols = [target_column(t) for t in TARGETS]
-    summary = summary[[c for c in summary.columns if c not in rt_cols] + rt_cols]
-    for c in rt_cols:
-        summary[c] = _int_na(summary[c].to_numpy(dtype=np.float64))
+        data[f"start_x{i}"] = starts_xy[:, i]
+    data["minimum"] = _nearest_optimum(np.column_stack([cols[c] for c in xcols]).astype(np.float64), optima)
+    diverged = status == DIVERGED
+    message = np.full(len(start), "", dtype=object)
+    message[diverged] = [f"non-finite or runaway value at step {s}" for s in cols["steps"][diverged]]
+    data["message"] = pd.array(message, dtype="str")
+    data["f_star"] = np.full(len(start), np.nan if f_opt is None else float(f_opt))
+    for t in TARGETS:
+        data[target_column(t)] = _int_na(cols[target_column(t)])
+    summary = pd.DataFrame(data, copy=False)
     if hp_keys:
         for frame in (trace, summary):
             g = group_of_row[frame["start"].to_numpy()]
@@ -138,10 +144,10 @@ def _trace_block(res, rows, stop, group_of_row):
 
         lr = np.empty((m, K), dtype=np.float64)
         if len(logged_cols):
-            lr[:, :-1] = lr_table[logged_cols][:, group_of_row[rows]].T
+            lr[:, :-1] = lr_table[logged_cols].T[group_of_row[rows]]  # each start's group's row
         lr[:, -1] = lr_final
         start = np.repeat(rows, K)
-        step = np.tile(np.append(steps[logged_cols], np.int64(stop[0])), m)
+        step = np.broadcast_to(np.append(steps[logged_cols], np.int64(stop[0])), (m, K)).reshape(-1)
         lr = lr.reshape(-1)
     else:
         # the kept (start, column) cells in start-major order, as flat indices into [L + 1, m]
@@ -197,8 +203,11 @@ def _nearest_optimum(x, optima):
     if not optima or len(x) == 0:
         return _int_na(np.full(len(x), np.nan))
     pts = np.array([c.x for c in optima], dtype=np.float64)
-    with np.errstate(invalid="ignore"):
-        dist = np.linalg.norm(x[:, None, :] - pts[None, :, :], axis=-1)
+    dist = np.empty((len(x), len(pts)))  # [start, optimum] Euclidean distances
+    with np.errstate(invalid="ignore", over="ignore"):
+        for j, p in enumerate(pts):  # (the values of np.linalg.norm(x[:, None] - pts, axis=-1), ~2x faster)
+            diff = x - p
+            np.sqrt(np.add.reduce(diff * diff, axis=-1), out=dist[:, j])
     best = np.nanargmin(np.where(np.isnan(dist), np.inf, dist), axis=1)
     close = np.take_along_axis(dist, best[:, None], axis=1)[:, 0] <= CLOSE_TO_OPTIMUM
     return pd.arrays.IntegerArray(best.astype(np.int64), ~close)
