@@ -41,9 +41,13 @@ LBFGS_MAX_N = 16  # LBFGS runs one optimizer per start (and only on the 2-D obje
 CASES = ("tutorial", "bare", "runner", "cli", "compiled", "help", "hparams", "study")
 OPT_KW = {"sgd": dict(lr=1e-3), "adam": dict(lr=1e-3), "rmsprop": dict(lr=1e-3), "lbfgs": dict(lr=1.0)}
 OBJECTIVES = (("himmelblau", 2), ("rosenbrock", 50))
-LONG_S = 10.0  # rows whose measurements add up to more than this stop at LONG_PAIRS of them
-LONG_PAIRS = 3  # runner runs (each between two bare ones) of a long row; CLI runs of a long row (one when a run > LONG_S)
-PAIRS_S = 5.0  # short rows: more runner runs, up to 2 × repeat - 1, until bare + runner took this long
+LONG_S = 10.0  # a row whose measurements add up to more than this is long (fewer runs)
+LONG_PAIRS = 3  # least runner runs (each between two bare ones) of a long row; CLI runs of a long row (one when a run > LONG_S)
+# runner/bare is measured until its median is known to about +-PRECISION (long rows: +-LONG_PRECISION):
+# short rows 2 x repeat - 1 runner runs at least, 4 x repeat - 1 at most; long rows LONG_PAIRS to
+# 2 x LONG_PAIRS - 1. A quiet machine stops at the least; a noisy spell gets more runs, not a wrong ratio.
+PRECISION = 0.015
+LONG_PRECISION = 0.025
 COLUMNS = ["case", "objective", "dim", "optimizer", "N", "steps", "seconds", "compile_seconds",
            "point_steps_per_s", "peak_rss_mb", "runner_over_bare", "cli_over_bare", "cli_over_tutorial",
            "speedup_vs_tutorial", "max_abs_dev", "note"]
@@ -227,14 +231,13 @@ def _fmt_row(r):
 def bench_matrix(b: Bench, cases, sizes, optimizers, steps, objectives, repeat=5):
     """tutorial / bare / runner / cli / compiled rows for each objective × optimizer × N.
 
-    tutorial, bare, runner and cli are each timed ``repeat`` times (rows taking over ``LONG_S``
-    seconds ``LONG_PAIRS`` times; a CLI run over ``LONG_S`` once) and the best time is reported.
-    bare and runner alternate, starting and ending with bare, and runner/bare is the median over
-    the runner runs of ``runner / mean(bare just before, bare just after)`` (``sandwich_ratios``):
-    a slow spell of a shared machine that spans the three runs moves all of them, not the ratio.
-    Short rows get more runner runs (up to ``2 × repeat − 1``, until ``PAIRS_S`` seconds). The compiled
-    engine is measured at the largest N only (it is built for many starts; each configuration
-    compiles once).
+    tutorial and cli are each timed ``repeat`` times (rows taking over ``LONG_S`` seconds
+    ``LONG_PAIRS`` times; a CLI run over ``LONG_S`` once) and the best time is reported. bare and
+    runner alternate, starting and ending with bare, and runner/bare is the median over the runner
+    runs of ``runner / mean(bare just before, bare just after)`` (``sandwich_ratios``): a slow spell
+    of a shared machine that spans the three runs moves all of them, not the ratio. How many runs a
+    row gets depends on how steady its ratios are (``more_runs_needed``). The compiled engine is
+    measured at the largest N only (it is built for many starts; each configuration compiles once).
     """
     rep = f"best of up to {repeat}" if repeat > 1 else ""
     for objective, dim in objectives:
@@ -261,11 +264,8 @@ def bench_matrix(b: Bench, cases, sizes, optimizers, steps, objectives, repeat=5
                         runner_s.append(sec)
                     if "bare" in cases:
                         bare_s.append(bare_loop(objective, dim, opt, n, steps))
-                    took, done = sum(bare_s) + sum(runner_s), len(runner_s) or len(bare_s)
-                    if took > LONG_S and done >= min(LONG_PAIRS, repeat):
-                        break  # long rows: a few (the machine drifts over minutes, not seconds)
-                    if done >= repeat and (not paired or took >= PAIRS_S or done >= 2 * repeat - 1):
-                        break  # short rows get more: their ratio is the noisiest
+                    if not more_runs_needed(bare_s, runner_s, paired, repeat):
+                        break
                 per = "per start" if opt == "lbfgs" else ""
                 if bare_s:
                     bare = b.add(case="bare", objective=objective, dim=dim, optimizer=opt, N=n, steps=steps,
@@ -273,11 +273,14 @@ def bench_matrix(b: Bench, cases, sizes, optimizers, steps, objectives, repeat=5
                 if runner_s:
                     ratios = sandwich_ratios(bare_s, runner_s)
                     ratio = statistics.median(ratios) if ratios else ""
+                    spread = ""
+                    if len(ratios) > 1:
+                        q1, _, q3 = statistics.quantiles(ratios, n=4, method="inclusive")
+                        spread = (f"run/bare = median of {len(ratios)} x (runner / mean of the bare runs just "
+                                  f"before and after), quartiles {q1:.3f}-{q3:.3f}")
                     runner = b.add(case="runner", objective=objective, dim=dim, optimizer=opt, N=n, steps=steps,
                                    seconds=min(runner_s), runner_over_bare=ratio,
-                                   note=_join(per, _best_of(len(runner_s)),
-                                              "run/bare = median over runner runs of runner / mean of the bare "
-                                              "runs just before and after" if len(ratios) > 1 else ""))
+                                   note=_join(per, _best_of(len(runner_s)), spread))
                 if "compiled" in cases and opt in ("sgd", "adam", "rmsprop") and n == max(sizes):
                     _compiled_row(b, objective, dim, opt, n, steps, ov, exact_summary, tut)
                 if "cli" in cases and opt == "adam":
@@ -303,6 +306,36 @@ def bench_matrix(b: Bench, cases, sizes, optimizers, steps, objectives, repeat=5
                     runner["speedup_vs_tutorial"] = runner["point_steps_per_s"] / tut["point_steps_per_s"]
                 if bare and tut:
                     bare["speedup_vs_tutorial"] = bare["point_steps_per_s"] / tut["point_steps_per_s"]
+
+
+def more_runs_needed(bare_s, runner_s, paired, repeat) -> bool:
+    """Whether a bare/runner row needs another runner run (and bare run) after these timings.
+
+    Unpaired rows (only bare or only runner) and long rows (over ``LONG_S`` seconds in all) take
+    ``repeat`` runs (long: at most ``LONG_PAIRS``). A paired row goes on until the median of its
+    sandwich ratios is known to ``PRECISION`` (``median_halfwidth``; long rows ``LONG_PRECISION``),
+    between ``2 x repeat - 1`` and ``4 x repeat - 1`` runner runs (long rows ``LONG_PAIRS`` and
+    ``2 x LONG_PAIRS - 1``); with ``repeat`` 1, one.
+    """
+    done = len(runner_s) or len(bare_s)
+    long = sum(bare_s) + sum(runner_s) > LONG_S
+    if not paired or repeat == 1:
+        return done < (min(LONG_PAIRS, repeat) if long else repeat)
+    least, most = (LONG_PAIRS, 2 * LONG_PAIRS - 1) if long else (2 * repeat - 1, 4 * repeat - 1)
+    if done < least:
+        return True
+    if done >= most:
+        return False
+    return median_halfwidth(sandwich_ratios(bare_s, runner_s)) > (LONG_PRECISION if long else PRECISION)
+
+
+def median_halfwidth(values) -> float:
+    """About how far the median of ``values`` is from the median of their distribution (one standard
+    error, from the quartiles: ``1.2533 x (IQR / 1.349) / sqrt(n)``, the normal case); inf below 4 values."""
+    if len(values) < 4:
+        return math.inf
+    q1, _, q3 = statistics.quantiles(values, n=4, method="inclusive")
+    return 1.2533 * (q3 - q1) / 1.349 / math.sqrt(len(values))
 
 
 def sandwich_ratios(bare_s, runner_s) -> list[float]:

@@ -52,3 +52,49 @@ def test_sandwich_ratio_cancels_a_linear_drift():
     assert len(ratios) == 3
     assert all(abs(r - 1.15) < 1e-12 for r in ratios)
     assert all(r / b > 1.19 for r, b in zip(runner, bare))  # the one-sided pair keeps the drift
+
+
+def _sandwiches(ratios, bare=0.3):
+    """Timings of a row whose runner runs read ``ratios`` against a bare loop of ``bare`` seconds."""
+    return [bare] * (len(ratios) + 1), [r * bare for r in ratios]
+
+
+def test_a_steady_row_stops_at_the_least_runs_and_a_noisy_one_goes_on():
+    repeat = 5
+    steady = [1.10, 1.11, 1.10, 1.09, 1.10, 1.11, 1.10, 1.09, 1.10]  # 2 x repeat - 1 runs, tight quartiles
+    assert bench.more_runs_needed(*_sandwiches(steady[:8]), True, repeat)  # fewer than the least
+    assert not bench.more_runs_needed(*_sandwiches(steady), True, repeat)
+    noisy = [1.0, 1.2, 1.05, 1.25, 1.1, 0.95, 1.3, 1.0, 1.15]
+    assert bench.median_halfwidth(noisy) > bench.PRECISION
+    assert bench.more_runs_needed(*_sandwiches(noisy), True, repeat)
+    noisy19 = (noisy * 3)[:4 * repeat - 1]
+    assert not bench.more_runs_needed(*_sandwiches(noisy19), True, repeat)  # the most runs
+
+
+def test_long_rows_take_between_three_and_five_runner_runs():
+    repeat = 5
+    long_noisy = [1.0, 1.3, 1.1, 1.2, 1.05]
+    assert bench.more_runs_needed(*_sandwiches(long_noisy[:2], bare=6.0), True, repeat)
+    assert bench.more_runs_needed(*_sandwiches(long_noisy[:4], bare=6.0), True, repeat)  # still imprecise
+    assert not bench.more_runs_needed(*_sandwiches(long_noisy, bare=6.0), True, repeat)
+    long_steady = [1.10, 1.10, 1.11, 1.10]
+    assert bench.more_runs_needed(*_sandwiches(long_steady[:3], bare=6.0), True, repeat)  # < 4 values: unknown
+    assert not bench.more_runs_needed(*_sandwiches(long_steady, bare=6.0), True, repeat)
+
+
+def test_unpaired_and_quick_rows_take_repeat_runs():
+    assert bench.more_runs_needed([0.3] * 4, [], False, 5)
+    assert not bench.more_runs_needed([0.3] * 5, [], False, 5)
+    assert not bench.more_runs_needed([0.3, 0.3], [0.5], True, 1)  # --quick: one runner run
+
+
+def test_median_halfwidth_is_the_standard_error_of_a_normal_median():
+    import random
+    import statistics
+
+    rng = random.Random(0)
+    values = [rng.gauss(1.1, 0.02) for _ in range(400)]
+    # sigma 0.02, n 400: the standard error of the median is 1.2533 * 0.02 / 20 = 0.00125
+    assert abs(bench.median_halfwidth(values) - 1.2533 * 0.02 / 20) < 0.0002
+    assert bench.median_halfwidth([1.0, 1.1, 1.2]) == float("inf")
+    assert abs(statistics.median(values) - 1.1) < 3 * 0.00125
