@@ -123,14 +123,16 @@ def _trace_block(res, rows, stop, group_of_row):
     L = len(steps)
     latest = np.ones(L, dtype=bool)
     latest[:-1] = steps[:-1] != steps[1:]
-    keep = np.ones((m, L + 1), dtype=bool)  # [start, logged steps + the final row]
-    keep[:, :L] = (steps[None, :] < stop[:, None]) & latest[None, :]
+    same_stop = m and (stop == stop[0]).all()
+    # which cells are kept: [start, logged steps + the final row] (one row for all when they stopped together)
+    keep = np.ones((1 if same_stop else m, L + 1), dtype=bool)
+    keep[:, :L] = (steps[None, :] < stop[:len(keep), None]) & latest[None, :]
 
     x_log, f_log, g_log = ([t.numpy() for t in ts] for ts in (res.log_x, res.log_f, res.log_g))
     lr_final = np.asarray(res.lr_final.numpy(), dtype=np.float64)
     lr_table = np.asarray([res.log_lr[i] for i in by_step], dtype=np.float64)  # [L, groups]
     # step and lr are the same for every start of a logged step (lr: of its group): looked up, not gathered
-    if m and (stop == stop[0]).all():
+    if same_stop:
         # every start stopped at the same step (the usual case), so every start keeps the same
         # columns (the final one last): each column is those columns side by side, start-major
         cols = np.flatnonzero(keep[0])
