@@ -547,7 +547,8 @@ def main(argv=None):
     p.add_argument("--threads", type=int, default=None, help="torch.set_num_threads for this process")
     p.add_argument("--memory", action="store_true", help="also the 16384 x 20000 peak-RSS case")
     p.add_argument("--repeat", type=int, default=None,
-                   help="time tutorial/bare/runner/cli up to this many times, interleaved, keep the best (default 5; 1 with --quick)")
+                   help="time tutorial/cli up to this many times and keep the best; bare/runner rows take "
+                        "2 x REPEAT - 1 to 4 x REPEAT - 1 runner runs, as their ratio needs (default 5; 1 with --quick)")
     a = p.parse_args(argv)
     import torch
 
