@@ -426,7 +426,8 @@ def _loop(problem, x0, make_opt, make_sched, groups_of_rows, st: Settings, log_s
                     return top_loss
                 opt.zero_grad()
                 Xc = params[0] if len(params) == 1 else torch.cat(params)
-                loss = (problem.f(Xc) * sense).sum()
+                fc = problem.f(Xc)
+                loss = (fc if sense > 0 else -fc).sum()  # (as the loop's own loss: no multiply by 1)
                 loss.backward()
                 if st.clip_grad_norm is not None:
                     for p in params:
