@@ -476,7 +476,7 @@ def _nan_to_inf(t):
     """``t`` with NaN as +inf (infinities kept): a NaN f never counts as a best f.
 
     (``torch.nan_to_num`` with explicit infinities: the same values as ``torch.where(isnan(t), inf,
-    t)`` at a tenth of its cost on the CPU.)"""
+    t)`` at 1/6 to 1/10 of its cost on the CPU.)"""
     return torch.nan_to_num(t, nan=math.inf, posinf=math.inf, neginf=-math.inf)
 
 
