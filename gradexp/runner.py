@@ -445,10 +445,9 @@ def _loop(problem, x0, make_opt, make_sched, groups_of_rows, st: Settings, log_s
         if before is not None:  # freeze the starts that have stopped where they stopped
             with torch.no_grad():
                 if keep_masks is None:  # (after each change of `active`) as p's own shape: torch.where
-                    offset, keep_masks = 0, []  # with a broadcast [n, 1] condition is ~4x slower
-                    for p in params:
-                        keep_masks.append(active[offset:offset + p.shape[0], None].expand(p.shape).contiguous())
-                        offset += p.shape[0]
+                    # with a broadcast [n, 1] condition is ~4x slower
+                    keep_masks = [active[rows.start:rows.stop, None].expand(p.shape).contiguous()
+                                  for p, rows in zip(params, groups_of_rows)]
                 for p, b, keep in zip(params, before, keep_masks):
                     p.copy_(torch.where(keep, p, b))
 
