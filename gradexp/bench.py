@@ -275,7 +275,7 @@ def bench_matrix(b: Bench, cases, sizes, optimizers, steps, objectives, repeat=5
                     ratio = statistics.median(ratios) if ratios else ""
                     spread = ""
                     if len(ratios) > 1:
-                        q1, _, q3 = statistics.quantiles(ratios, n=4, method="inclusive")
+                        q1, q3 = _quartiles(ratios)
                         spread = (f"run/bare = median of {len(ratios)} x (runner / mean of the bare runs just "
                                   f"before and after), quartiles {q1:.3f}-{q3:.3f}")
                     runner = b.add(case="runner", objective=objective, dim=dim, optimizer=opt, N=n, steps=steps,
@@ -334,8 +334,14 @@ def median_halfwidth(values) -> float:
     error, from the quartiles: ``1.2533 x (IQR / 1.349) / sqrt(n)``, the normal case); inf below 4 values."""
     if len(values) < 4:
         return math.inf
-    q1, _, q3 = statistics.quantiles(values, n=4, method="inclusive")
+    q1, q3 = _quartiles(values)
     return 1.2533 * (q3 - q1) / 1.349 / math.sqrt(len(values))
+
+
+def _quartiles(values) -> tuple[float, float]:
+    """The first and third quartiles of ``values`` (at least 2), inclusive method."""
+    q1, _, q3 = statistics.quantiles(values, n=4, method="inclusive")
+    return q1, q3
 
 
 def sandwich_ratios(bare_s, runner_s) -> list[float]:
