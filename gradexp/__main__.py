@@ -160,9 +160,7 @@ def task(cfg) -> float:
     multirun = hc.mode == RunMode.MULTIRUN
     logging.getLogger("hydra.utils").setLevel(logging.CRITICAL)  # import errors are reported below, once
     try:
-        with _deferred_interrupts():  # a signal during the heavy imports is raised after them
-            from gradexp import records
-            from gradexp.runner import run
+        from gradexp import records  # pandas: inside, so a signal while importing is recorded too
 
         check_config(cfg)
         digest = records.config_hash(cfg)
@@ -171,6 +169,8 @@ def task(cfg) -> float:
 
             print(f"gradexp: job {hc.job.num} already complete in {out}; skipped (resume=false redoes it)")
             return score(pd.read_csv(out / "summary.csv"))
+        from gradexp.runner import run
+
         _, summary = run(cfg, out_dir=out)
     except ConfigError as exc:
         if multirun:
@@ -181,10 +181,10 @@ def task(cfg) -> float:
             raise
         _fail(str(exc))
     except KeyboardInterrupt:
-        _exit_interrupted(out, cfg)
+        what = "the results so far are" if _record_interrupt(out, cfg) else "recorded"
+        sys.stderr.write(f"\ngradexp: interrupted; {what} in {out}\n")
+        raise SystemExit(EXIT_INTERRUPTED) from None
     except Exception as exc:
-        if _from_interrupt(exc):  # a signal inside an extension module's import arrives wrapped
-            _exit_interrupted(out, cfg)
         message = describe_error(exc)[0]
         _record_failure(out, cfg, message)
         if full_error_wanted():
@@ -197,27 +197,6 @@ def task(cfg) -> float:
           + ", ".join(f"{n} {s}" for s, n in summary["status"].value_counts().items())
           + f"); results in {out}")
     return score(summary)
-
-
-def _from_interrupt(exc: BaseException) -> bool:
-    """True when ``exc`` was raised because of a KeyboardInterrupt (Ctrl-C or SIGTERM).
-
-    A signal handler that raises while a C extension is being imported (pandas, torch) surfaces as
-    ``SystemError: ... returned a result with an exception set`` whose context is the interrupt.
-    """
-    seen = set()
-    while exc is not None and id(exc) not in seen:
-        if isinstance(exc, KeyboardInterrupt):
-            return True
-        seen.add(id(exc))
-        exc = exc.__cause__ or exc.__context__
-    return False
-
-
-def _exit_interrupted(out: Path, cfg):
-    what = "the results so far are" if _record_interrupt(out, cfg) else "recorded"
-    sys.stderr.write(f"\ngradexp: interrupted; {what} in {out}\n")
-    raise SystemExit(EXIT_INTERRUPTED) from None
 
 
 def _record_failure(out: Path, cfg, message: str, status: str = "error") -> None:
@@ -318,27 +297,8 @@ def full_error_wanted() -> bool:
     return os.environ.get(FULL_ERROR_ENV, os.environ.get("HYDRA_FULL_ERROR", "0")) == "1"
 
 
-_IMPORTING = {"now": False, "pending": False}
-
-
 def _raise_interrupt(signum, frame):
-    if _IMPORTING["now"]:  # raising inside an extension module's import leaves it half-built
-        _IMPORTING["pending"] = True
-        return
     raise KeyboardInterrupt
-
-
-class _deferred_interrupts:
-    """Hold SIGTERM (as installed by main) while modules are imported; raise it right after."""
-
-    def __enter__(self):
-        _IMPORTING["now"] = True
-
-    def __exit__(self, *exc):
-        _IMPORTING["now"] = False
-        if _IMPORTING["pending"] and exc[0] is None:
-            _IMPORTING["pending"] = False
-            raise KeyboardInterrupt
 
 
 def main() -> None:
