@@ -40,8 +40,8 @@ def first_difference(name: str, original: Path, rerun: Path) -> Difference | Non
     a, b = original.read_bytes(), rerun.read_bytes()
     if a == b:
         return None
-    la = a.decode("utf-8", "replace").split("\n")
-    lb = b.decode("utf-8", "replace").split("\n")
+    la = _lines(a)
+    lb = _lines(b)
     header = _fields(la[0]) if la else []
     for i, (x, y) in enumerate(zip(la, lb)):
         if x == y:
@@ -53,10 +53,17 @@ def first_difference(name: str, original: Path, rerun: Path) -> Difference | Non
             if vx != vy:
                 column = header[j] if j < len(header) else f"#{j + 1}"
                 return Difference(name, i, column, vx, vy)
-        return Difference(name, i, None, x, y)  # same fields, different bytes (quoting)
-    shorter = "original" if len(la) < len(lb) else "rerun"
-    row = min(len(la), len(lb)) - (1 if min(len(la), len(lb)) and (la if len(la) < len(lb) else lb)[-1] == "" else 0)
-    return Difference(name, note=f"the {shorter} file ends after {max(row - 1, 0)} data rows; the other goes on")
+        return Difference(name, i, None, x, y)  # same fields, different bytes (quoting, line ends)
+    if len(la) != len(lb):
+        return Difference(name, note=f"the original has {max(len(la) - 1, 0)} data rows, the rerun "
+                                     f"{max(len(lb) - 1, 0)} (the rows both have are identical)")
+    return Difference(name, note="the files differ only in their last line ending")
+
+
+def _lines(data: bytes) -> list[str]:
+    text = data.decode("utf-8", "replace")
+    lines = text.split("\n")
+    return lines[:-1] if lines and lines[-1] == "" else lines
 
 
 def fact_differences(recorded: dict, now: dict) -> list[str]:
