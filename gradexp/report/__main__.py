@@ -40,6 +40,7 @@ def main(argv=None) -> int:
     if not args.quiet:
         print(f"gradexp.report: {res['jobs']} jobs ({res['done']} done, {res['failed']} failed), "
               f"{res['diverged']} diverged starts; report: {res['report']}")
+        print(f"gradexp.report: open {res['html']}")
     return 0
 
 
