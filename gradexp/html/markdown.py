@@ -4,6 +4,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 from pathlib import Path
 
@@ -45,13 +46,17 @@ def _cells(line: str) -> list[str]:
 
 def _job_link(root: Path, text: str) -> str:
     """Each job name in a cell ("3" or "3, 7") linked to its folder's index.html (or the folder)."""
+    from gradexp.report.runs import read_run_list
+
+    elsewhere = read_run_list(root)  # a report over separate run folders
     links = []
     for name in [t.strip() for t in text.split(",") if t.strip()]:
-        folder = root / name
+        folder = elsewhere.get(name, root / name)
         if not folder.is_dir():
             links.append(esc(name))
             continue
-        href = f"{name}/index.html" if (folder / "index.html").is_file() else f"{name}/"
+        rel = Path(os.path.relpath(folder, root)).as_posix()
+        href = f"{rel}/index.html" if (folder / "index.html").is_file() else f"{rel}/"
         links.append(f'<a href="{esc(href)}">{esc(name)}</a>')
     return ", ".join(links)
 
