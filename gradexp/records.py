@@ -524,7 +524,7 @@ def write_run(out_dir, cfg, problem, trace, summary, cls, kwargs, maximize, f_op
             write_surface(problem, out / "surface.png")
     from gradexp.html.run import write_run_page
 
-    write_run_page(out)  # index.html: the summary and the figures as one self-contained page
+    write_run_page(out, summary)  # index.html: the summary and the figures as one self-contained page
 
 
 #: a run whose trace has at least this many rows draws its plots in a forked child process while

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import html
+import re
 from pathlib import Path
 
 __all__ = ["page", "embed_image", "table", "esc"]
@@ -98,17 +99,17 @@ def table(header: list[str], rows: list[list[str]], sortable: bool = True, raw: 
     for row in rows:
         cells = []
         for c in row:
-            text = html.unescape(c) if raw else c
-            num = ' class="num"' if _is_number(_strip_tags(text)) else ""
+            num = ' class="num"' if _is_number(_strip_tags(html.unescape(c)) if raw else c) else ""
             cells.append(f"<td{num}>{c if raw else esc(c)}</td>")
         body.append("<tr>" + "".join(cells) + "</tr>")
     return f"<table{cls}><thead><tr>{head}</tr></thead>\n<tbody>\n" + "\n".join(body) + "\n</tbody></table>"
 
 
-def _strip_tags(text: str) -> str:
-    import re
+_TAG = re.compile(r"<[^>]+>")
 
-    return re.sub(r"<[^>]+>", "", text)
+
+def _strip_tags(text: str) -> str:
+    return _TAG.sub("", text)
 
 
 def write(path: Path, text: str) -> Path:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import io
 import json
 import re
 from collections import Counter
@@ -28,28 +29,39 @@ def _facts(prov: dict) -> str:
     return "<table>" + "".join(rows) + "</table>" if rows else ""
 
 
-def _summary(path: Path) -> tuple[str, str]:
-    """(status counts line, table HTML) of summary.csv; empty strings when it is missing."""
-    try:
-        with open(path, newline="", encoding="utf-8") as fh:
-            rows = list(csv.reader(fh))
-    except OSError:
-        return "", ""
+def _summary(path: Path, frame=None) -> tuple[str, str]:
+    """(status counts line, table HTML) of summary.csv (or of ``frame``, its DataFrame, written the
+    same way); empty strings when there is none."""
+    counts = None
+    if frame is not None:
+        from gradexp.records import csv_text
+
+        counts = Counter(frame["status"].astype(str).value_counts().to_dict()) if "status" in frame else Counter()
+        n = len(frame)
+        rows = list(csv.reader(io.StringIO(csv_text(frame.head(MAX_ROWS)))))
+    else:
+        try:
+            with open(path, newline="", encoding="utf-8") as fh:
+                rows = list(csv.reader(fh))
+        except OSError:
+            return "", ""
+        n = len(rows) - 1
     if not rows:
         return "", ""
     header, data = rows[0], rows[1:]
     keep = [i for i, c in enumerate(header) if not _HIDDEN.match(c)]
-    status = header.index("status") if "status" in header else None
-    counts = Counter(r[status] for r in data if status is not None and len(r) > status)
-    line = f"{len(data)} starts: " + ", ".join(f"{n} {s}" for s, n in counts.most_common())
+    if counts is None:
+        status = header.index("status") if "status" in header else None
+        counts = Counter(r[status] for r in data if status is not None and len(r) > status)
+    line = f"{n} starts: " + ", ".join(f"{k} {s}" for s, k in counts.most_common())
     shown = [[r[i] if i < len(r) else "" for i in keep] for r in data[:MAX_ROWS]]
-    note = (f'<p class="note">The first {MAX_ROWS} of {len(data)} starts; all of them: '
-            f'<a href="summary.csv">summary.csv</a>.</p>' if len(data) > MAX_ROWS else "")
+    note = (f'<p class="note">The first {MAX_ROWS} of {n} starts; all of them: '
+            f'<a href="summary.csv">summary.csv</a>.</p>' if n > MAX_ROWS else "")
     return line, table([header[i] for i in keep], shown) + note
 
 
-def run_page(folder) -> str:
-    """The HTML text of a run folder's page."""
+def run_page(folder, summary=None) -> str:
+    """The HTML text of a run folder's page (``summary``: the summary DataFrame, else summary.csv is read)."""
     folder = Path(folder)
     try:
         prov = json.loads((folder / "provenance.json").read_text(encoding="utf-8"))
@@ -57,7 +69,7 @@ def run_page(folder) -> str:
         prov = {}
     what = " × ".join(str(prov[k]) for k in ("objective", "optimizer") if prov.get(k))
     title = f"Run {folder.resolve().name}" + (f": {what}" if what else "")
-    counts, summary = _summary(folder / "summary.csv")
+    counts, summary = _summary(folder / "summary.csv", summary)
     figures = [n for n in FIGURES if (folder / n).is_file()]
     figures += sorted(p.name for p in folder.iterdir()
                       if p.suffix.lower() in (".png", ".gif") and p.name not in figures)
@@ -71,7 +83,7 @@ def run_page(folder) -> str:
     return page(title, "\n".join(p for p in parts if p))
 
 
-def write_run_page(folder) -> Path | None:
+def write_run_page(folder, summary=None) -> Path | None:
     """Write ``index.html`` into a run folder; None (and nothing written) when the folder cannot be written.
 
     Never raises for a folder it cannot read or write: the run's results are already on disk.
@@ -79,6 +91,6 @@ def write_run_page(folder) -> Path | None:
     from gradexp.errors import ConfigError
 
     try:
-        return write(Path(folder) / "index.html", run_page(folder))
+        return write(Path(folder) / "index.html", run_page(folder, summary))
     except (OSError, ConfigError):
         return None
