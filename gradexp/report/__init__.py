@@ -29,7 +29,8 @@ def build_report(sweep_dir, holdout: float = 0.0, figures: bool = True) -> dict:
 
     ``holdout``: fraction of starts (by index) held out to check the choice of the best setting per
     optimizer (0 = off; also writes ``holdout.csv``). Returns a dict with ``jobs``, ``done``,
-    ``failed``, ``diverged``, ``report`` (path of report.md), ``html`` (path of report.html) and ``files`` (everything written).
+    ``failed``, ``diverged``, ``report`` (path of report.md), ``html`` (path of report.html) and
+    ``files`` (everything written).
     Raises ConfigError for a missing folder, a folder without job folders or a bad ``holdout``.
     """
     from gradexp.report.analysis import analyse, group_keys
