@@ -6,6 +6,7 @@ versions otherwise), the git state only of gradexp's own source folder.
 
 from __future__ import annotations
 
+import functools
 import platform
 import subprocess
 import sys
@@ -36,8 +37,12 @@ def threads() -> int | None:
         return None
 
 
+@functools.lru_cache(maxsize=None)
 def git_dirty(cwd=None) -> bool | None:
-    """True when gradexp's source tree has uncommitted changes to tracked files (None outside git)."""
+    """True when gradexp's source tree has uncommitted changes to tracked files (None outside git).
+
+    Asked once per process (``git status`` costs tens of ms; a sweep's jobs share the answer).
+    """
     where = cwd or Path(__file__).resolve().parent
     try:
         out = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=where,
