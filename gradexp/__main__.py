@@ -196,6 +196,7 @@ def task(cfg) -> float:
     print(f"gradexp: {len(summary)} starts ("
           + ", ".join(f"{n} {s}" for s, n in summary["status"].value_counts().items())
           + f"); results in {out}")
+    print(f"gradexp: open {out / 'index.html'}")
     return score(summary)
 
 

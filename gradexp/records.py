@@ -20,6 +20,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from gradexp import facts as _facts
 from gradexp.errors import ConfigError
 
 try:
@@ -438,6 +439,7 @@ def provenance(cfg, problem, cls, kwargs, maximize, f_opt, n_starts, status, err
         "gradexp": gradexp.__version__,
         "python": platform.python_version(),
         "torch": _torch_version(),
+        **_facts.environment(),  # numpy, torch threads, uncommitted changes (compared by reproduce)
         "platform": platform.platform(),
         "seed": cfg.get("seed"),
         "command": list(sys.argv),
@@ -520,6 +522,9 @@ def write_run(out_dir, cfg, problem, trace, summary, cls, kwargs, maximize, f_op
             from gradexp.debug import write_surface
 
             write_surface(problem, out / "surface.png")
+    from gradexp.html.run import write_run_page
+
+    write_run_page(out, summary)  # index.html: the summary and the figures as one self-contained page
 
 
 #: a run whose trace has at least this many rows draws its plots in a forked child process while

@@ -40,6 +40,7 @@ class SweepCallback(Callback):
             res = build_report(sweep_dir, holdout=0.0 if holdout is None else holdout)
             print(f"gradexp sweep: {res['jobs']} jobs ({res['done']} done, {res['failed']} failed, "
                   f"{res['diverged']} diverged starts); report: {res['report']}")
+            print(f"gradexp sweep: open {res['html']}")
         except Exception as exc:  # noqa: BLE001  (never raise into Hydra)
             msg = " ".join(str(exc).split()) or type(exc).__name__
             print(f"gradexp sweep: report not written for {sweep_dir}: {type(exc).__name__}: {msg}",

@@ -29,7 +29,8 @@ def build_report(sweep_dir, holdout: float = 0.0, figures: bool = True) -> dict:
 
     ``holdout``: fraction of starts (by index) held out to check the choice of the best setting per
     optimizer (0 = off; also writes ``holdout.csv``). Returns a dict with ``jobs``, ``done``,
-    ``failed``, ``diverged``, ``report`` (path of report.md) and ``files`` (everything written).
+    ``failed``, ``diverged``, ``report`` (path of report.md), ``html`` (path of report.html) and
+    ``files`` (everything written).
     Raises ConfigError for a missing folder, a folder without job folders or a bad ``holdout``.
     """
     from gradexp.report.analysis import analyse, group_keys
@@ -89,6 +90,10 @@ def build_report(sweep_dir, holdout: float = 0.0, figures: bool = True) -> dict:
     done = len(sweep.jobs) - failed
     text = render(a, done, failed, figs, profile_name)
     out("report.md").write_text(text, encoding="utf-8")
+    from gradexp.html.report import write_report_page
+
+    page = write_report_page(root)  # report.html: the same report as one self-contained page
+    written.append(page)
     return {"jobs": len(sweep.jobs), "done": done, "failed": failed,
             "diverged": int((a.starts["status"] == "diverged").sum()),
-            "report": root / "report.md", "files": written}
+            "report": root / "report.md", "html": page, "files": written}

@@ -219,7 +219,10 @@ class Sweep:
 
 def load_sweep(sweep_dir) -> Sweep:
     """Read every job folder of ``sweep_dir`` into a :class:`Sweep` (see module doc)."""
-    jobs = [load_job(p) for p in job_folders(sweep_dir)]
+    from gradexp.report.runs import load_runs, read_run_list
+
+    # a report over separate run folders lists them in runs.csv; a sweep's jobs are its sub-folders
+    jobs = load_runs(sweep_dir) if read_run_list(sweep_dir) else [load_job(p) for p in job_folders(sweep_dir)]
     keys: list[str] = []
     for job in jobs:
         for k in list(job.overrides) + hparam_columns(job.summary.columns):
