@@ -5,6 +5,7 @@ differences and plain torch loops written here.
 """
 
 import csv
+import dataclasses
 import math
 from functools import lru_cache
 from pathlib import Path
@@ -243,10 +244,12 @@ def test_float64_is_computed_in_float64(name, dim):
     x64 = torch.tensor([(lo + 0.3 * (hi - lo)) for lo, hi in zip(p.lower, p.upper)], dtype=torch.float64)
     y64 = p.f(x64)
     assert y64.dtype == torch.float64
-    # float64 input gives the float64 value, not a float32 one widened
+    # float64 input gives the float64 value, not a float32 one widened: a move far below float32's
+    # resolution (x + 1e-10 of the bounds' width rounds to the same float32 x) still changes f
     y32 = p.f(x64.float()).double()
-    ref = p.f(x64.to(torch.float64))
-    assert torch.equal(y64, ref)
+    moved = x64 + 1e-10 * torch.tensor([hi - lo for lo, hi in zip(p.lower, p.upper)], dtype=torch.float64)
+    assert torch.equal(moved.float(), x64.float())
+    assert p.f(moved).item() != y64.item()
     assert abs(y64.item() - y32.item()) <= 1e-4 * (1 + abs(y64.item()))
 
 
@@ -413,7 +416,7 @@ def test_objectives_are_callable_and_facts_are_frozen():
 
     assert himmelblau(torch.tensor([3.0, 2.0])).item() == 0.0
     c = Critical((1.0,), 0.0, "global_min")
-    with pytest.raises(Exception):
+    with pytest.raises(dataclasses.FrozenInstanceError, match="cannot assign to field 'f'"):
         c.f = 1.0
     with pytest.raises(ValueError):
         Critical((1.0,), 0.0, "minimum")
