@@ -3,10 +3,6 @@ loops, and the promises of the README that the tests check (never read from the 
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
-
 import numpy as np
 import torch
 
@@ -49,11 +45,3 @@ def first_step(reached) -> float:
     """Index of the first True, NaN when there is none."""
     hits = np.flatnonzero(reached)
     return float(hits[0]) if len(hits) else float("nan")
-
-
-def run_module(module, args, cwd, env=None, timeout=300):
-    """``python -m MODULE ARGS`` in ``cwd`` (Agg backend, no HYDRA_FULL_ERROR): a CompletedProcess."""
-    full_env = dict(os.environ, MPLBACKEND="Agg", **(env or {}))
-    full_env.pop("HYDRA_FULL_ERROR", None)
-    return subprocess.run([sys.executable, "-m", module, *map(str, args)], cwd=cwd, env=full_env,
-                          capture_output=True, text=True, timeout=timeout)
