@@ -18,6 +18,7 @@ from hypothesis import strategies as st
 
 from gradexp.errors import ConfigError
 from gradexp.objectives import OBJECTIVES, Critical, Problem, build
+from tests.helpers import himmelblau
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = Path(__file__).resolve().parent / "data"
@@ -305,9 +306,6 @@ def test_himmelblau_reproduces_the_tutorial_adam_table():
     rows = {int(r["step"]): r for r in _table("seed_adam_himmelblau.csv")}
     f_obj = problem("himmelblau", 2).f
 
-    def tutorial_himmelblau(x):
-        return (x[0]**2 + x[1] - 11)**2 + (x[0] + x[1]**2 - 7)**2
-
     x = torch.tensor([0.0, 0.0], requires_grad=True)
     opt = torch.optim.Adam([x])
     for step in range(3001):
@@ -316,7 +314,7 @@ def test_himmelblau_reproduces_the_tutorial_adam_table():
             f.backward()
             opt.step()
         f = f_obj(x)
-        assert torch.equal(f, tutorial_himmelblau(x)), step
+        assert torch.equal(f, himmelblau(x)), step
         if step in rows:
             assert x.tolist() == pytest.approx([float(rows[step]["x0"]), float(rows[step]["x1"])], rel=1e-4)
             assert f.item() == pytest.approx(float(rows[step]["f"]), rel=1e-3)
