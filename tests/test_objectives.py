@@ -416,5 +416,5 @@ def test_objectives_are_callable_and_facts_are_frozen():
     c = Critical((1.0,), 0.0, "global_min")
     with pytest.raises(dataclasses.FrozenInstanceError, match="cannot assign to field 'f'"):
         c.f = 1.0
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="kind 'minimum' is not one of"):
         Critical((1.0,), 0.0, "minimum")
