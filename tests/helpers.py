@@ -45,3 +45,17 @@ def first_step(reached) -> float:
     """Index of the first True, NaN when there is none."""
     hits = np.flatnonzero(reached)
     return float(hits[0]) if len(hits) else float("nan")
+
+
+CALLS = {"n": 0}
+
+
+def bowl_that_signals(x, at: int = 10, signum: int = 15):
+    """Σ x² that sends ``signum`` to this process on its ``at``-th call (counted in CALLS): a signal
+    that arrives while a run is stepping, without a second process."""
+    import os
+
+    CALLS["n"] += 1
+    if CALLS["n"] == at:
+        os.kill(os.getpid(), signum)
+    return (x ** 2).sum(-1)
