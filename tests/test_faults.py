@@ -210,14 +210,14 @@ def test_resume_redoes_only_missing_jobs(tmp_path):
     sweep = tmp_path / "sweep"
     args = ["-m", "optimizer.lr=0.001,0.01,0.1", "start=grid", "start.n=2", "run.steps=20", "plot.enabled=false",
             f"hydra.sweep.dir={sweep}"]
-    first = run_cli(args, cwd=tmp_path)
+    first = run_cli_inprocess(args, cwd=tmp_path)
     assert first.returncode == 0, first.stderr
     mtimes = {j: (sweep / j / "summary.csv").stat().st_mtime_ns for j in "012"}
     before = {j: (sweep / j / "summary.csv").read_text() for j in "012"}
     (sweep / "1" / "summary.csv").unlink()
     (sweep / "2" / "provenance.json").write_text(
         (sweep / "2" / "provenance.json").read_text().replace('"complete"', '"interrupted"'))
-    again = run_cli(args, cwd=tmp_path)
+    again = run_cli_inprocess(args, cwd=tmp_path)
     assert again.returncode == 0, again.stderr
     assert "job 0 already complete" in again.stdout and "skipped" in again.stdout
     assert "job 1 already complete" not in again.stdout and "job 2 already complete" not in again.stdout
