@@ -8,6 +8,7 @@ the cyclic garbage collector paused over those imports (see gradexp.startup).
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import math
 import os
@@ -160,7 +161,8 @@ def task(cfg) -> float:
     multirun = hc.mode == RunMode.MULTIRUN
     logging.getLogger("hydra.utils").setLevel(logging.CRITICAL)  # import errors are reported below, once
     try:
-        from gradexp import records  # pandas: inside, so a signal while importing is recorded too
+        with signals_held():  # a signal while importing pandas arrives after it (half an import cannot be redone)
+            from gradexp import records
 
         check_config(cfg)
         digest = records.config_hash(cfg)
@@ -169,7 +171,8 @@ def task(cfg) -> float:
 
             print(f"gradexp: job {hc.job.num} already complete in {out}; skipped (resume=false redoes it)")
             return score(pd.read_csv(out / "summary.csv"))
-        from gradexp.runner import run
+        with signals_held():  # (torch, likewise)
+            from gradexp.runner import run
 
         _, summary = run(cfg, out_dir=out)
     except ConfigError as exc:
@@ -300,6 +303,25 @@ def full_error_wanted() -> bool:
 
 def _raise_interrupt(signum, frame):
     raise KeyboardInterrupt
+
+
+@contextlib.contextmanager
+def signals_held():
+    """Hold SIGINT/SIGTERM until the block ends: an import they would cut in half (numpy and torch
+    refuse to be imported again in the same process) completes first, then the interrupt is raised
+    as usual and the job is recorded as interrupted."""
+    import signal
+
+    held = {signal.SIGINT, signal.SIGTERM}
+    try:
+        old = signal.pthread_sigmask(signal.SIG_BLOCK, held)
+    except (AttributeError, ValueError, OSError):  # no signal masks here (Windows)
+        yield
+        return
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, old)
 
 
 def main() -> None:

@@ -41,13 +41,15 @@ def cfg_of():
     return compose
 
 
-def run_cli(args, cwd, env=None, timeout=300):
-    """Run ``python -m gradexp ARGS`` in ``cwd``; return the CompletedProcess."""
+def run_cli(args, cwd=None, env=None, timeout=300, module="gradexp"):
+    """Run ``python -m MODULE ARGS`` (default ``gradexp``) in ``cwd`` in a fresh process; return the
+    CompletedProcess. Agg backend; HYDRA_FULL_ERROR only when ``env`` sets it."""
     import subprocess
 
-    full_env = dict(os.environ, MPLBACKEND="Agg", **(env or {}))
+    full_env = dict(os.environ, MPLBACKEND="Agg")
     full_env.pop("HYDRA_FULL_ERROR", None)
-    return subprocess.run([sys.executable, "-m", "gradexp", *args], cwd=cwd, env=full_env,
+    full_env.update(env or {})
+    return subprocess.run([sys.executable, "-m", module, *map(str, args)], cwd=cwd, env=full_env,
                           capture_output=True, text=True, timeout=timeout)
 
 

@@ -2,6 +2,8 @@
 
 import csv
 
+import pytest
+
 from gradexp import bench
 
 
@@ -13,11 +15,23 @@ def test_quick_bench_writes_csv_with_ratios(tmp_path):
     assert list(rows[0].keys()) == bench.COLUMNS
     cases = [r["case"] for r in rows]
     assert cases == ["tutorial", "bare", "runner"]
-    runner = rows[2]
-    assert float(runner["runner_over_bare"]) > 0
+    tutorial, runner = rows[0], rows[2]
     assert float(runner["point_steps_per_s"]) == 4 * 5 / float(runner["seconds"])
-    assert float(runner["speedup_vs_tutorial"]) > 0
+    assert float(runner["speedup_vs_tutorial"]) == pytest.approx(
+        float(runner["point_steps_per_s"]) / float(tutorial["point_steps_per_s"]), rel=1e-6)
     assert any(name.startswith("2.") for name, _, _ in b.targets)
+
+
+def test_runner_row_ratio_is_the_runner_time_over_the_bare_time(tmp_path, monkeypatch):
+    """With every bare loop taking 2 s and every runner run 3 s, the row says run/bare = 1.5."""
+    monkeypatch.setattr(bench, "bare_loop", lambda *a, **k: 2.0)
+    monkeypatch.setattr(bench, "runner_run", lambda overrides: (3.0, None))
+    out = tmp_path / "b.csv"
+    bench.main(["--quick", "--cases", "bare,runner", "--sizes", "4", "--optimizers", "adam", "--steps", "5",
+                "--out", str(out)])
+    bare, runner = list(csv.DictReader(out.open()))
+    assert (bare["case"], float(bare["seconds"])) == ("bare", 2.0)
+    assert (runner["case"], float(runner["seconds"]), float(runner["runner_over_bare"])) == ("runner", 3.0, 1.5)
 
 
 def test_quick_study_reports_vector_rows_and_deviation(tmp_path, monkeypatch):

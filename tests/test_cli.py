@@ -12,6 +12,7 @@ import pandas as pd
 import pytest
 
 from tests.conftest import run_cli
+from tests.helpers import himmelblau
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -39,7 +40,7 @@ def test_default_experiment_writes_run_folder(tmp_path):
     assert (trace.groupby("start")["step"].max() == summary.set_index("start")["steps"]).all()
     # f at step 0 is Himmelblau's value at the start, closed form
     x0, x1 = first["x0"].to_numpy(np.float64), first["x1"].to_numpy(np.float64)
-    assert np.allclose(first["f"], (x0**2 + x1 - 11) ** 2 + (x0 + x1**2 - 7) ** 2, rtol=1e-6)
+    assert np.allclose(first["f"], himmelblau((x0, x1)), rtol=1e-6)
     prov = json.loads((out / "provenance.json").read_text())
     for key in ("python", "torch", "gradexp", "seed", "command", "git_commit"):
         assert key in prov

@@ -74,12 +74,21 @@ def test_schedule_instantiates(name):
     if name == "none":
         assert make is None
         return
-    opt = torch.optim.SGD([torch.zeros(2, requires_grad=True)], lr=0.1)
-    sched = make(opt)
+    from hydra.utils import get_class
+    from omegaconf import OmegaConf
+
+    # the same torch class built here from the file's own keys gives the same lr at every step
+    keys = OmegaConf.to_container(cfg.schedule, resolve=True)
+    cls = get_class(keys.pop("_target_"))
+    keys.pop("_partial_", None)
+    opt, ref_opt = (torch.optim.SGD([torch.zeros(2, requires_grad=True)], lr=0.1) for _ in range(2))
+    sched, ref = make(opt), cls(ref_opt, **keys)
+    assert type(sched) is cls
     for _ in range(5):
-        opt.step()
-        sched.step()
-    assert opt.param_groups[0]["lr"] > 0
+        for o, s in ((opt, sched), (ref_opt, ref)):
+            o.step()
+            s.step()
+        assert opt.param_groups[0]["lr"] == ref_opt.param_groups[0]["lr"]
 
 
 @pytest.mark.parametrize("name", options("start"))

@@ -14,6 +14,7 @@ import torch  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 
 from gradexp.debug import draw3D_func, format_tensor, ptf_tensor, write_surface  # noqa: E402
+from tests.helpers import himmelblau  # noqa: E402
 
 DATA = Path(__file__).parent / "data"
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
@@ -54,10 +55,6 @@ def test_format_tensor_zero_dim_is_python_float_repr():
     assert format_tensor(torch.tensor([2.3792e-04, 4.1876e-05])) == "tensor([2.3792e-04, 4.1876e-05])"
 
 
-def _himmelblau(x):
-    return (x[0] ** 2 + x[1] - 11) ** 2 + (x[0] + x[1] ** 2 - 7) ** 2
-
-
 def _check_png(path, width=640, height=480):
     data = Path(path).read_bytes()
     assert data[:8] == PNG_MAGIC
@@ -71,7 +68,7 @@ def test_draw3D_func_saves_png_headless(tmp_path, monkeypatch, capsys):
 
     def func(xy):
         seen.append(xy)
-        return _himmelblau(xy)
+        return himmelblau(xy)
 
     path = tmp_path / "himmelblau.png"
     fig = draw3D_func(func, path=path)

@@ -14,6 +14,7 @@ import pytest
 from gradexp.errors import ConfigError
 from gradexp.runner import run
 from tests.conftest import compose
+from tests.helpers import himmelblau
 
 POINTS = "start.points=[[0,0],[1,-1],[-4,4],[3.5,-1.5],[2e4,2e4]]"  # the last one starts beyond the divergence radius
 
@@ -66,7 +67,7 @@ def adam_loop(lr, steps, start, clip):
     o = torch.optim.Adam([x], lr=lr)
     for _ in range(steps):
         o.zero_grad()
-        f = (x[0] ** 2 + x[1] - 11) ** 2 + (x[0] + x[1] ** 2 - 7) ** 2
+        f = himmelblau(x)
         f.backward()
         torch.nn.utils.clip_grad_norm_([x], clip)
         o.step()

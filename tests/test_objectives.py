@@ -5,6 +5,7 @@ differences and plain torch loops written here.
 """
 
 import csv
+import dataclasses
 import math
 from functools import lru_cache
 from pathlib import Path
@@ -17,6 +18,7 @@ from hypothesis import strategies as st
 
 from gradexp.errors import ConfigError
 from gradexp.objectives import OBJECTIVES, Critical, Problem, build
+from tests.helpers import himmelblau
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = Path(__file__).resolve().parent / "data"
@@ -243,10 +245,12 @@ def test_float64_is_computed_in_float64(name, dim):
     x64 = torch.tensor([(lo + 0.3 * (hi - lo)) for lo, hi in zip(p.lower, p.upper)], dtype=torch.float64)
     y64 = p.f(x64)
     assert y64.dtype == torch.float64
-    # float64 input gives the float64 value, not a float32 one widened
+    # float64 input gives the float64 value, not a float32 one widened: a move far below float32's
+    # resolution (x + 1e-10 of the bounds' width rounds to the same float32 x) still changes f
     y32 = p.f(x64.float()).double()
-    ref = p.f(x64.to(torch.float64))
-    assert torch.equal(y64, ref)
+    moved = x64 + 1e-10 * torch.tensor([hi - lo for lo, hi in zip(p.lower, p.upper)], dtype=torch.float64)
+    assert torch.equal(moved.float(), x64.float())
+    assert p.f(moved).item() != y64.item()
     assert abs(y64.item() - y32.item()) <= 1e-4 * (1 + abs(y64.item()))
 
 
@@ -302,9 +306,6 @@ def test_himmelblau_reproduces_the_tutorial_adam_table():
     rows = {int(r["step"]): r for r in _table("seed_adam_himmelblau.csv")}
     f_obj = problem("himmelblau", 2).f
 
-    def tutorial_himmelblau(x):
-        return (x[0]**2 + x[1] - 11)**2 + (x[0] + x[1]**2 - 7)**2
-
     x = torch.tensor([0.0, 0.0], requires_grad=True)
     opt = torch.optim.Adam([x])
     for step in range(3001):
@@ -313,7 +314,7 @@ def test_himmelblau_reproduces_the_tutorial_adam_table():
             f.backward()
             opt.step()
         f = f_obj(x)
-        assert torch.equal(f, tutorial_himmelblau(x)), step
+        assert torch.equal(f, himmelblau(x)), step
         if step in rows:
             assert x.tolist() == pytest.approx([float(rows[step]["x0"]), float(rows[step]["x1"])], rel=1e-4)
             assert f.item() == pytest.approx(float(rows[step]["f"]), rel=1e-3)
@@ -413,7 +414,7 @@ def test_objectives_are_callable_and_facts_are_frozen():
 
     assert himmelblau(torch.tensor([3.0, 2.0])).item() == 0.0
     c = Critical((1.0,), 0.0, "global_min")
-    with pytest.raises(Exception):
+    with pytest.raises(dataclasses.FrozenInstanceError, match="cannot assign to field 'f'"):
         c.f = 1.0
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="kind 'minimum' is not one of"):
         Critical((1.0,), 0.0, "minimum")

@@ -7,8 +7,6 @@ reaching Δf is ceil(log(Δf / f0) / log(rate)).
 from __future__ import annotations
 
 import re
-import subprocess
-import sys
 
 import pandas as pd
 import pytest
@@ -16,6 +14,7 @@ from omegaconf import OmegaConf
 
 from gradexp.report import build_report
 from gradexp.sweep import SweepCallback
+from tests.conftest import run_cli
 
 import json
 import math
@@ -115,8 +114,7 @@ def standard_sweep(root: Path) -> Path:
 
 
 def _cli(*args):
-    return subprocess.run([sys.executable, "-m", "gradexp.report", *map(str, args)], capture_output=True,
-                          text=True, timeout=120)
+    return run_cli(args, module="gradexp.report", timeout=120)
 
 
 def _images(report_md):

@@ -9,13 +9,10 @@ import torch
 
 from gradexp.runner import TARGETS, log_schedule, run, target_column
 from tests.conftest import compose, same_bits
+from tests.helpers import himmelblau
 
 ELEMENTWISE = ["sgd", "adam", "adamw", "adamax", "nadam", "radam", "rmsprop", "adagrad", "adadelta", "asgd", "rprop"]
 POINTS = "start.points=[[0,0],[1,-1],[-4,4],[3.5,-1.5],[-2.7,3.3]]"
-
-
-def himmelblau(x):
-    return (x[0] ** 2 + x[1] - 11) ** 2 + (x[0] + x[1] ** 2 - 7) ** 2
 
 
 def tutorial_loop(cls, kw, steps, start=(0.0, 0.0)):

@@ -128,3 +128,32 @@ def test_configuration_metrics_and_ranking():
 @pytest.mark.parametrize("t, lab", list(zip(M.TARGETS, M.TARGET_LABELS)))
 def test_target_labels(t, lab):
     assert M.target_label(t) == lab and float(lab) == t
+
+
+def test_configuration_metrics_gap_quartiles():
+    # gaps sorted 0.5, 1, 2, 8, 32 (positions 0..4): Q1 at position 1 -> 1, median at 2 -> 2, Q3 at 3 -> 8
+    # (numpy's default linear quantile gives the same: positions q * (n - 1) fall on whole numbers)
+    s = _starts([[1] * 5] * 5, [[True] * 5] * 5, [32.0, 0.5, 8.0, 1.0, 2.0])
+    row = M.configuration_metrics(s, [10] * 5)[0]
+    assert (row["gap_q1"], row["gap_median"], row["gap_q3"]) == (1.0, 2.0, 8.0)
+    # four gaps 1, 2, 4, 8: Q1 at position 0.75 -> 1.75, median 3, Q3 at position 2.25 -> 4 + 0.25 * 4 = 5
+    s = _starts([[1] * 4] * 5, [[True] * 4] * 5, [8.0, 4.0, 2.0, 1.0])
+    row = M.configuration_metrics(s, [10] * 4)[0]
+    assert (row["gap_q1"], row["gap_median"], row["gap_q3"]) == (1.75, 3.0, 5.0)
+
+
+def test_ranking_ties_on_art_and_gap_broken_by_higher_success_rate():
+    # A: 2 starts, one reached every target at step 10, the other ran 10 steps: aRT 20 / 1 = 20, rate 1/2
+    # B: 3 starts, all reached at 5, 5, 50: aRT 60 / 3 = 20, rate 1; same median gap 1e-3 -> B first
+    a = _starts([[10, 10]] * 5, [[True, False]] * 5, [1e-3, 1e-3])
+    b = _starts([[5, 5, 50]] * 5, [[True, True, True]] * 5, [1e-3, 1e-3, 1e-3])
+    rows = [{"config": cfg, **m} for cfg, s in (("A", a), ("B", b)) for m in M.configuration_metrics(s, [100] * len(s))]
+    m = pd.DataFrame(rows)
+    assert set(m["aRT"]) == {20.0}
+    order, t = M.rank_configurations(m)
+    assert order == ["B", "A"] and t == 1e-7
+    # without the success-rate tie, the median gap decides: A's smaller gap puts it first
+    a_better_gap = _starts([[10, 10]] * 5, [[True, False]] * 5, [1e-4, 1e-4])
+    rows = [{"config": cfg, **m} for cfg, s in (("A", a_better_gap), ("B", b))
+            for m in M.configuration_metrics(s, [100] * len(s))]
+    assert M.rank_configurations(pd.DataFrame(rows))[0] == ["A", "B"]

@@ -4,17 +4,13 @@ from __future__ import annotations
 
 import math
 import re
-import subprocess
-import sys
 
 import pandas as pd
 import pytest
 
+from tests.conftest import run_cli, run_cli_inprocess
+
 TARGETS = ("1e1", "1e-1", "1e-3", "1e-5", "1e-7")
-
-
-def _run(args, cwd, timeout=600):
-    return subprocess.run([sys.executable, *args], cwd=cwd, capture_output=True, text=True, timeout=timeout)
 
 
 def _art_by_hand(starts: pd.DataFrame, label: str) -> float:
@@ -27,8 +23,8 @@ def _art_by_hand(starts: pd.DataFrame, label: str) -> float:
 
 def test_sweep_writes_summary_metrics_and_report(tmp_path):
     sweep = tmp_path / "sweep"
-    r = _run(["-m", "gradexp", "-m", "optimizer=sgd,adam", "optimizer.lr=1e-3,10", "objective=himmelblau",
-              "start=grid", "start.n=3", "run.steps=200", f"hydra.sweep.dir={sweep}"], cwd=tmp_path)
+    r = run_cli(["-m", "optimizer=sgd,adam", "optimizer.lr=1e-3,10", "objective=himmelblau",
+                 "start=grid", "start.n=3", "run.steps=200", f"hydra.sweep.dir={sweep}"], cwd=tmp_path)
     assert r.returncode == 0, r.stderr[-2000:]
     assert "gradexp sweep: 4 jobs (4 done, 0 failed" in r.stdout
     assert str(sweep / "report.md") in r.stdout
@@ -60,7 +56,7 @@ def test_sweep_writes_summary_metrics_and_report(tmp_path):
             "basins_himmelblau.png", "profile.png"} <= set(images)
     assert all((sweep / name).is_file() for name in images)
 
-    again = _run(["-m", "gradexp.report", str(sweep)], cwd=tmp_path)
+    again = run_cli([sweep], cwd=tmp_path, module="gradexp.report")
     assert again.returncode == 0, again.stderr
     assert report.read_text() == text
 
@@ -68,8 +64,8 @@ def test_sweep_writes_summary_metrics_and_report(tmp_path):
 @pytest.mark.slow
 def test_failed_job_is_recorded_and_others_kept(tmp_path):
     sweep = tmp_path / "sweep"
-    r = _run(["-m", "gradexp", "-m", "optimizer=sgd", "optimizer.lr=0.01,-1", "start=grid", "start.n=2",
-              "run.steps=50", f"hydra.sweep.dir={sweep}"], cwd=tmp_path)
+    r = run_cli_inprocess(["-m", "optimizer=sgd", "optimizer.lr=0.01,-1", "start=grid", "start.n=2",
+                           "run.steps=50", f"hydra.sweep.dir={sweep}"], cwd=tmp_path)
     assert r.returncode == 0, r.stderr[-2000:]
     assert "1 done, 1 failed" in r.stdout
     ss = pd.read_csv(sweep / "sweep_summary.csv", dtype={"optimizer.lr": str})

@@ -7,9 +7,6 @@ marker file the attack would create never appears and the run folder holds no re
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 
 import pytest
 
@@ -140,10 +137,8 @@ def test_hydra_flags_still_work(tmp_path):
 
 def test_full_error_shows_the_traceback(tmp_path):
     """``HYDRA_FULL_ERROR=1`` brings back the traceback, for Hydra's errors and for ours."""
-    env = dict(os.environ, MPLBACKEND="Agg", HYDRA_FULL_ERROR="1")
     for args, where in ((["run.stepz=3"], "ConfigCompositionException"), (["run.steps=-3"], "ConfigError")):
-        res = subprocess.run([sys.executable, "-m", "gradexp", *args, f"hydra.run.dir={tmp_path / 'run'}"],
-                             cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
+        res = run_cli([*args, f"hydra.run.dir={tmp_path / 'run'}"], cwd=tmp_path, env={"HYDRA_FULL_ERROR": "1"})
         assert res.returncode != 0
         assert "Traceback" in res.stderr and where in res.stderr, res.stderr
 
@@ -208,8 +203,7 @@ def test_number_attack_refused_before_running(attack, tmp_path):
 # ------------------------------------------------------------------------------------------------
 # the report command
 def test_report_of_missing_folder_is_one_line(tmp_path):
-    res = subprocess.run([sys.executable, "-m", "gradexp.report", str(tmp_path / "nonexistent")], cwd=tmp_path,
-                         env=dict(os.environ, MPLBACKEND="Agg"), capture_output=True, text=True, timeout=300)
+    res = run_cli([tmp_path / "nonexistent"], cwd=tmp_path, module="gradexp.report")
     assert res.returncode != 0
     assert "Traceback" not in res.stderr
     lines = error_lines(res.stderr)
