@@ -200,8 +200,8 @@ def lr_figure(a, prob, path, family_keys):
     ax.set_ylim(top=ceil)
     ax.set_xlabel("learning rate")
     ax.set_ylabel(f"final f − f* (median, IQR band; floor {M.EPS:g})")
-    ax.set_title(f"{prob}: learning-rate sensitivity (★ best per family as ranked in the report, "
-                 f"∞ median start diverged)\nbudget {budget_text(a, prob)}", fontsize=9)
+    ax.set_title(f"{prob}: learning-rate sensitivity, budget {budget_text(a, prob)}\n"
+                 "★ best of each family as ranked in the report · ∞ median start diverged", fontsize=10)
     ax.grid(True, which="both", alpha=0.3)
     _legend(ax, fontsize=8)
     return _save(fig, path)
@@ -293,45 +293,63 @@ def has_basins(a, prob) -> bool:
     return s["minimum"].dropna().nunique() >= 2
 
 
-def basin_figure(a, prob, path) -> None:
-    """Start positions coloured by the known optimum reached, one panel per configuration."""
+def _grid_shape(n):
+    """``(rows, cols)`` for ``n`` panels, at most 4 columns: fewest empty slots, then the squarest."""
+    return min(((-(-n // c), c) for c in range(1, min(n, 4) + 1)),
+               key=lambda rc: (rc[0] * rc[1] - n, abs(rc[0] - rc[1]), rc[0]))
+
+
+def minimum_names(s) -> dict:
+    """Known-optimum index -> ``'(3, 2)'``: the median end point of the starts that reached it."""
+    ok = s[s["minimum"].notna() & ~s["status"].isin(["diverged", "error"])]
+    return {int(m): f"({g['x0'].median():.3g}, {g['x1'].median():.3g})" for m, g in ok.groupby("minimum")}
+
+
+def basin_figure(a, prob, path):
+    """Start positions coloured by the known optimum reached, one panel per configuration.
+
+    Optima are named by where they are (the median end point of the starts that reached them);
+    the legend takes an empty panel slot when there is one, else a row under the panels.
+    """
     plt = pyplot()
     lab = _labels(a)
     order = _order(a, prob, with_starts=True)
-    n = max(len(order), 1)
-    ncol = min(n, 4)
-    nrow = -(-n // ncol)
-    fig, axes = plt.subplots(nrow, ncol, figsize=(3.2 * ncol, 3.0 * nrow + 0.6), squeeze=False)
+    nrow, ncol = _grid_shape(max(len(order), 1))
+    fig, axes = plt.subplots(nrow, ncol, figsize=(3.1 * ncol, 2.9 * nrow + 0.9), squeeze=False,
+                             layout="constrained")
     s_all = a.starts[a.starts["problem"] == prob]
-    minima = sorted(int(m) for m in s_all["minimum"].dropna().unique())
+    names = minimum_names(s_all)
     cmap = plt.get_cmap("tab10")
     for ax, cfg in zip(axes.ravel(), order):
         s = s_all[s_all["_cfg"] == cfg]
         failed = s["status"].isin(["diverged", "error"])
         none = s["minimum"].isna() & ~failed
-        ax.scatter(s.loc[none, "start_x0"], s.loc[none, "start_x1"], c="lightgrey", s=14, label="none")
-        ax.scatter(s.loc[failed, "start_x0"], s.loc[failed, "start_x1"], c="black", marker="x", s=14,
-                   label="diverged")
-        for m in minima:
+        ax.scatter(s.loc[none, "start_x0"], s.loc[none, "start_x1"], c="lightgrey", s=14)
+        ax.scatter(s.loc[failed, "start_x0"], s.loc[failed, "start_x1"], c="black", marker="x", s=14)
+        for m in names:
             sel = (s["minimum"] == m) & ~failed
-            ax.scatter(s.loc[sel, "start_x0"], s.loc[sel, "start_x1"], color=cmap(m % 10), s=14,
-                       label=f"minimum {m}")
-        ax.set_title(lab[cfg], fontsize=8)
+            ax.scatter(s.loc[sel, "start_x0"], s.loc[sel, "start_x1"], color=cmap(m % 10), s=14)
+        ax.set_title(lab[cfg].replace(", ", "\n"), fontsize=8)
         ax.set_xlabel("start x0", fontsize=8)
         ax.set_ylabel("start x1", fontsize=8)
         ax.tick_params(labelsize=7)
-    for ax in axes.ravel()[len(order):]:
-        ax.axis("off")
-    handles = [plt.Line2D([], [], ls="", marker="o", color=cmap(m % 10)) for m in minima]
+    handles = [plt.Line2D([], [], ls="", marker="o", color=cmap(m % 10)) for m in names]
     handles += [plt.Line2D([], [], ls="", marker="o", color="lightgrey"),
                 plt.Line2D([], [], ls="", marker="x", color="black")]
-    fig.legend(handles, [f"minimum {m}" for m in minima] + ["none", "diverged/error"], loc="lower center",
-               ncol=min(len(handles), 6), fontsize=8)
-    fig.suptitle(f"{prob}: which minimum each start reached (budget {budget_text(a, prob)})", fontsize=10)
-    fig.subplots_adjust(left=0.08, right=0.98, bottom=0.1 + 0.12 / nrow, top=1 - 0.12 / nrow,
-                        wspace=0.35, hspace=0.45)
+    optimum = "maximum" if a.problems[prob]["maximize"] else "minimum"
+    labels = [f"{optimum} at {xy}" for xy in names.values()] + [f"no known {optimum}", "diverged/error"]
+    spare = axes.ravel()[len(order):]
+    for ax in spare:
+        ax.axis("off")
+    if len(spare):
+        spare[0].legend(handles, labels, loc="center", fontsize=8, title="start ended at", title_fontsize=8)
+    else:
+        fig.legend(handles, labels, loc="outside lower center", ncol=min(len(handles), 3), fontsize=8,
+                   title="start ended at", title_fontsize=8)
+    fig.suptitle(f"{prob}: which {optimum} each start reached (budget {budget_text(a, prob)})", fontsize=10)
     fig.savefig(path, dpi=100)
     plt.close(fig)
+    return fig
 
 
 def profile_figure(a, path) -> None:
