@@ -294,9 +294,10 @@ def has_basins(a, prob) -> bool:
 
 
 def _grid_shape(n):
-    """``(rows, cols)`` for ``n`` panels, at most 4 columns: fewest empty slots, then the squarest."""
+    """``(rows, cols)`` for ``n`` panels, at most 4 columns: the fewest empty slots plus the difference of
+    rows and columns (near-square, hardly any gaps), then the fewest rows."""
     return min(((-(-n // c), c) for c in range(1, min(n, 4) + 1)),
-               key=lambda rc: (rc[0] * rc[1] - n, abs(rc[0] - rc[1]), rc[0]))
+               key=lambda rc: (rc[0] * rc[1] - n + abs(rc[0] - rc[1]), rc[0]))
 
 
 def minimum_names(s) -> dict:
