@@ -246,7 +246,7 @@ def contour_grid(problem, resolution=200):
 
 PATH = "white"           # start paths: a white line ...
 PATH_EDGE = "black"      # ... in a dark outline, readable on every colour of the colormap
-DIVERGED = "#e6007e"     # a diverged start's path and the mark where it leaves the plot
+DIVERGED = "#ffa0e0"     # a diverged start's path and the mark where it leaves the plot
 END = "#ff7f0e"          # end points (orange, black-edged)
 OPTIMUM = "red"
 
