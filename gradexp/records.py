@@ -547,6 +547,10 @@ def _plot_drawer(out, plot, problem, trace, summary, cls, kwargs, maximize, f_op
         if grid is not None:
             plots.trajectory(trace, summary, problem, maximize, out / "trajectory.png", title=title,
                              max_paths=max_paths, grid=grid)
+            if plot.get("animate", False):
+                from gradexp import animate
+
+                animate.trajectory_gif(trace, problem, maximize, out / "trajectory.gif", grid, title=title)
     return draw
 
 

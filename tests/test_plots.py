@@ -345,3 +345,38 @@ def test_surface_has_a_z_label(tmp_path):
 
     fig = write_surface(build({"_target_": "gradexp.objectives.himmelblau", "dim": 2}), tmp_path / "s.png", n=11)
     assert fig.axes[0].get_zlabel() == "f(x)"
+
+
+def test_trajectory_gif_moves_every_start_to_its_last_point(tmp_path):
+    from PIL import Image
+
+    from gradexp import animate
+
+    trace, _ = _tables()
+    problem = build({"_target_": "gradexp.objectives.himmelblau", "dim": 2})
+    fig = animate.trajectory_gif(trace, problem, False, tmp_path / "t.gif", plots.contour_grid(problem, 30))
+    with Image.open(tmp_path / "t.gif") as im:
+        assert im.n_frames == 3  # the logged steps 0, 1, 10
+    (dot,) = [ln for ln in fig.axes[0].lines if ln.get_marker() == "o"]
+    last = trace.sort_values("step").groupby("start").last()
+    assert list(dot.get_xdata()) == list(last["x0"]) and list(dot.get_ydata()) == list(last["x1"])
+    assert any(t.get_text() == "step 10" for t in fig.axes[0].texts)
+
+
+def test_frame_steps_keep_the_first_and_last_and_at_most_frames():
+    from gradexp import animate
+
+    steps = animate.frame_steps(np.arange(0, 10001), frames=40)
+    assert len(steps) == 40 and steps[0] == 0 and steps[-1] == 10000
+    x0, _ = animate.positions(pd.DataFrame({"start": [0, 0, 1], "step": [0, 5, 0], "x0": [1.0, 2.0, 3.0],
+                                            "x1": 0.0}), [0, 3, 5])
+    assert x0.tolist() == [[1.0, 3.0], [1.0, 3.0], [2.0, 3.0]]  # last logged point at or before each step
+
+
+def test_plot_animate_writes_the_gif_only_when_asked(tmp_path):
+    from tests.conftest import compose
+
+    assert compose().plot.animate is False
+    assert compose("experiment=himmelblau_basins").plot.animate is True
+    assert not (_write_run(tmp_path, "off") / "trajectory.gif").exists()
+    assert (_write_run(tmp_path, "on", "plot.animate=true") / "trajectory.gif").stat().st_size > 0

@@ -165,3 +165,23 @@ def test_basin_map_names_minima_by_where_they_are_and_keeps_the_title_clear(lrs,
         assert not _overlap(title, ax.title.get_window_extent(renderer))
         assert not _overlap(title, ax.get_window_extent(renderer))
         assert not _overlap(legend.get_window_extent(renderer), ax.get_window_extent(renderer))
+
+
+def test_sweep_animation_puts_every_configuration_on_one_landscape(tmp_path):
+    _minima_sweep(tmp_path, (0.01, 0.1))
+    for job in ("0", "1"):
+        (tmp_path / job / ".hydra" / "config.yaml").write_text(
+            "objective:\n  _target_: gradexp.objectives.himmelblau\n  dim: 2\nplot:\n  animate: true\n")
+    a = analyse(load_sweep(tmp_path))
+    fig = F.animation_figure(a, "himmelblau", tmp_path / "a.gif")
+    ax = fig.axes[0]
+    dots = {ln.get_label(): ln for ln in ax.lines if ln.get_marker() == "o"}
+    pal = F.palette(a)
+    assert set(dots) == {"optimizer.lr=0.01", "optimizer.lr=0.1"}
+    for name, ln in dots.items():
+        assert ln.get_color() == pal[name] and len(ln.get_xdata()) == 8
+    assert (tmp_path / "a.gif").stat().st_size > 0
+    (tmp_path / "0" / ".hydra" / "config.yaml").write_text("plot:\n  animate: false\n")
+    (tmp_path / "1" / ".hydra" / "config.yaml").write_text("plot:\n  animate: false\n")
+    assert F.animation_figure(analyse(load_sweep(tmp_path)), "himmelblau", tmp_path / "b.gif") is None
+    assert not (tmp_path / "b.gif").exists()

@@ -81,6 +81,9 @@ def build_report(sweep_dir, holdout: float = 0.0, figures: bool = True) -> dict:
                 name = f"{kind}_{slug}.png"
                 draw(prob, out(name))
                 figs.setdefault(prob, []).append((kind, name))
+            if F.animation_figure(a, prob, root / f"trajectory_{slug}.gif") is not None:
+                written.append(root / f"trajectory_{slug}.gif")
+                figs.setdefault(prob, []).append(("animation", f"trajectory_{slug}.gif"))
         if a.profile is not None and a.profile["costs"].size:
             profile_name = "profile.png"
             F.profile_figure(a, out(profile_name))

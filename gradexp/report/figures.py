@@ -377,3 +377,47 @@ def profile_figure(a, path) -> None:
     ax.grid(True, which="both", alpha=0.3)
     _legend(ax, fontsize=7)
     return _save(fig, path)
+
+
+def animation_figure(a, prob, path):
+    """``trajectory_<objective>.gif`` when the jobs asked for ``plot.animate``: every configuration's
+    starts (30, spread over them) moving on one landscape, in the configurations' colours; None (nothing
+    written) for objectives that are not 2-D or whose landscape cannot be rebuilt from the job's config."""
+    jobs = {j.name: j for j in a.sweep.jobs}
+    order = _order(a, prob, with_starts=True)
+    first = a.configs[a.configs["_cfg"].isin(order)]["job"].astype(str).str.split().str[0]
+    cfgs = [jobs[n].config for n in first if n in jobs]
+    if not cfgs or not any(((c.get("plot") or {}).get("animate")) for c in cfgs):
+        return None
+    from gradexp import animate, plots
+    from gradexp.objectives import build
+
+    try:
+        problem = build(cfgs[0]["objective"])
+    except Exception:  # a landscape that cannot be rebuilt is left out, never the report
+        return None
+    if problem.dim != 2:
+        return None
+    lab, pal = _labels(a), palette(a)
+    runs = []
+    for cfg in order:
+        rows = a.starts[a.starts["_cfg"] == cfg]
+        parts = [g for _, _, g in _start_rows(rows, a)]
+        if parts:
+            import pandas as pd
+
+            runs.append((lab[cfg], pal[lab[cfg]], pd.concat(parts)))
+    if not runs:
+        return None
+    maximize = bool(a.problems[prob]["maximize"])
+    return animate.sweep_gif(runs, problem, maximize, path, plots.contour_grid(problem, 120),
+                             title=f"{prob}: {len(runs)} configurations, {budget_text(a, prob)}")
+
+
+def _start_rows(rows, a):
+    """Each start's trace rows (numbered apart per configuration)."""
+    from gradexp.report.analysis import start_traces
+
+    for i, (idx, row, g) in enumerate(start_traces(rows, a.traces)):
+        if {"x0", "x1"} <= set(g.columns):
+            yield idx, row, g.assign(start=i)

@@ -146,7 +146,7 @@ def problem_section(a, prob, figs) -> list[str]:
                   "runtimes are the first **logged** step reaching each target (trace.csv), so they are "
                   "approximate (upper bounds).*", ""]
     captions = {"ecdf": "Runtime ECDF", "lr": "Learning-rate sensitivity", "convergence": "Convergence",
-                "basins": "Basins of attraction"}
+                "basins": "Basins of attraction", "animation": "Starts moving (every configuration)"}
     for kind, name in figs.get(prob, []):
         lines += [f"![{captions[kind]}: {prob}]({name})", ""]
     return lines
