@@ -223,7 +223,8 @@ def _median_band(ax, trace, y, top):
     """Median over starts (a line) and the interquartile band; ∞ at the top where the median left the axis."""
     steps, (q1, med, q3) = quartiles(trace, y)
     med, off = _cut(steps, med, top)
-    label = f"median of {trace['start'].nunique()} starts"
+    gone = int(np.isinf(y[np.r_[trace["start"].to_numpy()[1:] != trace["start"].to_numpy()[:-1], True]]).sum())
+    label = f"median of {trace['start'].nunique()} starts" + (f" ({gone} diverged)" if gone else "")
     if off is not None:
         label += f" (∞ from step {off:g})"
         _top_mark(ax, off, "C0")
@@ -277,7 +278,7 @@ def _paths(ax, trace, summary, shown, problem):
     lost = [seg[-1] for seg in _segments(*_inside(trace[trace["start"].isin(gone)], problem)) if len(seg)]
     if lost:
         lost = np.array(lost)
-        ax.plot(lost[:, 0], lost[:, 1], "X", ms=7, color=DIVERGED, mec="black", mew=0.6, zorder=5,
+        ax.plot(lost[:, 0], lost[:, 1], "X", ms=7, color=DIVERGED, mec="black", mew=0.6, zorder=5, clip_on=False,
                 label=f"diverged ({len(gone)}): last point in view")
     ends = first[first["status"] != "diverged"]
     if len(ends):
@@ -285,10 +286,12 @@ def _paths(ax, trace, summary, shown, problem):
 
 
 def _inside(sub, problem):
-    """``(starts, x0, x1)`` of the trace rows within the objective's bounds."""
+    """``(starts, x0, x1)`` of the trace rows within the objective's bounds (give or take 0.1% of their
+    width, so that a float32 start on the boundary counts as inside)."""
     (x_lo, y_lo), (x_hi, y_hi) = problem.lower, problem.upper
+    tx, ty = 1e-3 * (x_hi - x_lo), 1e-3 * (y_hi - y_lo)
     x, y = sub["x0"].to_numpy(dtype=np.float64), sub["x1"].to_numpy(dtype=np.float64)
-    ok = (x >= x_lo) & (x <= x_hi) & (y >= y_lo) & (y <= y_hi)
+    ok = (x >= x_lo - tx) & (x <= x_hi + tx) & (y >= y_lo - ty) & (y <= y_hi + ty)
     return sub["start"].to_numpy()[ok], x[ok], y[ok]
 
 

@@ -380,3 +380,20 @@ def test_plot_animate_writes_the_gif_only_when_asked(tmp_path):
     assert compose("experiment=himmelblau_basins").plot.animate is True
     assert not (_write_run(tmp_path, "off") / "trajectory.gif").exists()
     assert (_write_run(tmp_path, "on", "plot.animate=true") / "trajectory.gif").stat().st_size > 0
+
+
+def test_a_float32_start_on_the_boundary_counts_as_in_view(tmp_path):
+    trace, summary = _tables()
+    start = np.float64(np.float32(-4.0 - 1e-7))  # the float32 nearest a start on the bound, just outside
+    trace.loc[trace["start"] == 1, ["x0", "x1"]] = [[-5.000000097, start], [-50.0, 80.0]]
+    ax, _ = _trajectory_axes(tmp_path, summary, trace)
+    (mark,) = [ln for ln in ax.lines if ln.get_label().startswith("diverged")]
+    assert mark.get_xdata()[0] == -5.000000097
+
+
+def test_convergence_median_legend_counts_the_diverged_starts(tmp_path):
+    trace, _ = _geometric(12)
+    last = trace.groupby("start")["step"].transform("max") == trace["step"]
+    trace.loc[last & trace["start"].isin([3, 7]), "f"] = np.inf
+    ax = plots.convergence(trace, 0.0, tmp_path / "c.png", diverged=[3, 7]).axes[0]
+    assert ax.lines[0].get_label() == "median of 12 starts (2 diverged)"
