@@ -23,6 +23,7 @@ import pytest
 
 from gradexp.report import build_report
 from gradexp.report import figures as F
+from gradexp.report import landscape as L
 from gradexp.report.analysis import analyse, group_keys
 from gradexp.report.collect import load_sweep
 from tests.test_report import diverged, good, write_job
@@ -149,7 +150,7 @@ def _overlap(a, b):
 @pytest.mark.parametrize("lrs,shape", [((0.001, 0.003, 0.01, 0.03, 0.1), (2, 3)), ((0.01, 0.1), (1, 2))])
 def test_basin_map_names_minima_by_where_they_are_and_keeps_the_title_clear(lrs, shape, tmp_path):
     minima = _minima_sweep(tmp_path, lrs)
-    fig = F.basin_figure(analyse(load_sweep(tmp_path)), "himmelblau", tmp_path / "b.png")
+    fig = L.basin_figure(analyse(load_sweep(tmp_path)), "himmelblau", tmp_path / "b.png")
     panels = [ax for ax in fig.axes if ax.axison]
     assert len(panels) == len(lrs) and len(fig.axes) == shape[0] * shape[1]  # not 2 × 4 with 3 empty slots
     spare = [ax for ax in fig.axes if not ax.axison]
@@ -173,7 +174,7 @@ def test_sweep_animation_puts_every_configuration_on_one_landscape(tmp_path):
         (tmp_path / job / ".hydra" / "config.yaml").write_text(
             "objective:\n  _target_: gradexp.objectives.himmelblau\n  dim: 2\nplot:\n  animate: true\n")
     a = analyse(load_sweep(tmp_path))
-    fig = F.animation_figure(a, "himmelblau", tmp_path / "a.gif")
+    fig = L.animation_figure(a, "himmelblau", tmp_path / "a.gif")
     ax = fig.axes[0]
     dots = {ln.get_label(): ln for ln in ax.lines if ln.get_marker() == "o"}
     pal = F.palette(a)
@@ -183,5 +184,5 @@ def test_sweep_animation_puts_every_configuration_on_one_landscape(tmp_path):
     assert (tmp_path / "a.gif").stat().st_size > 0
     (tmp_path / "0" / ".hydra" / "config.yaml").write_text("plot:\n  animate: false\n")
     (tmp_path / "1" / ".hydra" / "config.yaml").write_text("plot:\n  animate: false\n")
-    assert F.animation_figure(analyse(load_sweep(tmp_path)), "himmelblau", tmp_path / "b.gif") is None
+    assert L.animation_figure(analyse(load_sweep(tmp_path)), "himmelblau", tmp_path / "b.gif") is None
     assert not (tmp_path / "b.gif").exists()

@@ -35,6 +35,7 @@ def build_report(sweep_dir, holdout: float = 0.0, figures: bool = True) -> dict:
     from gradexp.report.analysis import analyse, group_keys
     from gradexp.report.collect import load_sweep
     from gradexp.report import figures as F
+    from gradexp.report import landscape as L
     from gradexp.report.markdown import render
 
     try:
@@ -75,13 +76,13 @@ def build_report(sweep_dir, holdout: float = 0.0, figures: bool = True) -> dict:
                     ("convergence", lambda p, path: F.convergence_figure(a, p, path))]
             if F.has_lr_variation(a, prob):
                 todo.insert(1, ("lr", lambda p, path: F.lr_figure(a, p, path, group_keys(sweep))))
-            if F.has_basins(a, prob):
-                todo.append(("basins", lambda p, path: F.basin_figure(a, p, path)))
+            if L.has_basins(a, prob):
+                todo.append(("basins", lambda p, path: L.basin_figure(a, p, path)))
             for kind, draw in todo:
                 name = f"{kind}_{slug}.png"
                 draw(prob, out(name))
                 figs.setdefault(prob, []).append((kind, name))
-            if F.animation_figure(a, prob, root / f"trajectory_{slug}.gif") is not None:
+            if L.animation_figure(a, prob, root / f"trajectory_{slug}.gif") is not None:
                 written.append(root / f"trajectory_{slug}.gif")
                 figs.setdefault(prob, []).append(("animation", f"trajectory_{slug}.gif"))
         if a.profile is not None and a.profile["costs"].size:

@@ -309,7 +309,3 @@ def profile_figure(a, path) -> None:
     ax.grid(True, which="both", alpha=0.3)
     _legend(ax, fontsize=7)
     return _save(fig, path)
-
-
-# the figures over the search space live in their own module; the report reaches every figure here
-from gradexp.report.landscape import animation_figure, basin_figure, has_basins  # noqa: E402,F401
