@@ -173,6 +173,7 @@ def write_surface(problem, path, n: int = 121):
         plt, func, np.linspace(lower[0], upper[0], n), np.linspace(lower[1], upper[1], n),
         title=str(problem.name),
     )
+    fig.axes[0].set_zlabel("f(x)")
     fig.savefig(os.fspath(path), dpi=100)
     plt.close(fig)
     return fig

@@ -503,7 +503,8 @@ def write_run(out_dir, cfg, problem, trace, summary, cls, kwargs, maximize, f_op
     plot = cfg.get("plot") or {}
     draw = None
     if plot.get("enabled", True):
-        draw = _plot_drawer(out, plot, problem, trace, summary, cls, kwargs, maximize, f_opt)
+        draw = _plot_drawer(out, plot, problem, trace, summary, cls, kwargs, maximize, f_opt,
+                            budget=(cfg.get("run") or {}).get("steps"))
     child = None
     if draw is not None and plot.get("parallel", True) and len(trace) >= PARALLEL_PLOT_ROWS:
         child = _Child.start(draw)  # the plots are drawn while the CSV files are written
@@ -532,7 +533,7 @@ def write_run(out_dir, cfg, problem, trace, summary, cls, kwargs, maximize, f_op
 PARALLEL_PLOT_ROWS = 20_000
 
 
-def _plot_drawer(out, plot, problem, trace, summary, cls, kwargs, maximize, f_opt):
+def _plot_drawer(out, plot, problem, trace, summary, cls, kwargs, maximize, f_opt, budget=None):
     """A function drawing the run's plots that needs neither torch nor the objective's code.
 
     The contour grid of a 2-D objective is evaluated here, so the drawing itself can run in a
@@ -540,15 +541,21 @@ def _plot_drawer(out, plot, problem, trace, summary, cls, kwargs, maximize, f_op
     """
     from gradexp import plots
 
-    title = plots.run_title(problem, cls, kwargs, summary, maximize)
+    title = plots.run_title(problem, cls, kwargs, summary, maximize, budget=budget)
     grid = plots.contour_grid(problem) if problem.dim == 2 else None
     max_paths = int(plot.get("max_paths", 400))
+    diverged = summary.loc[summary["status"] == "diverged", "start"] if len(summary) else ()
 
     def draw():
-        plots.convergence(trace, f_opt, out / "convergence.png", title=title, maximize=maximize)
+        plots.convergence(trace, f_opt, out / "convergence.png", title=title, maximize=maximize,
+                          diverged=diverged)
         if grid is not None:
             plots.trajectory(trace, summary, problem, maximize, out / "trajectory.png", title=title,
                              max_paths=max_paths, grid=grid)
+            if plot.get("animate", False):
+                from gradexp import animate
+
+                animate.trajectory_gif(trace, problem, maximize, out / "trajectory.gif", grid, title=title)
     return draw
 
 

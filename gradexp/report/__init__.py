@@ -36,6 +36,7 @@ def build_report(sweep_dir, holdout: float = 0.0, figures: bool = True) -> dict:
     from gradexp.report.analysis import analyse, group_keys
     from gradexp.report.collect import load_sweep
     from gradexp.report import figures as F
+    from gradexp.report import landscape as L
     from gradexp.report.markdown import render
 
     try:
@@ -76,12 +77,15 @@ def build_report(sweep_dir, holdout: float = 0.0, figures: bool = True) -> dict:
                     ("convergence", lambda p, path: F.convergence_figure(a, p, path))]
             if F.has_lr_variation(a, prob):
                 todo.insert(1, ("lr", lambda p, path: F.lr_figure(a, p, path, group_keys(sweep))))
-            if F.has_basins(a, prob):
-                todo.append(("basins", lambda p, path: F.basin_figure(a, p, path)))
+            if L.has_basins(a, prob):
+                todo.append(("basins", lambda p, path: L.basin_figure(a, p, path)))
             for kind, draw in todo:
                 name = f"{kind}_{slug}.png"
                 draw(prob, out(name))
                 figs.setdefault(prob, []).append((kind, name))
+            if L.animation_figure(a, prob, root / f"trajectory_{slug}.gif") is not None:
+                written.append(root / f"trajectory_{slug}.gif")
+                figs.setdefault(prob, []).append(("animation", f"trajectory_{slug}.gif"))
         if a.profile is not None and a.profile["costs"].size:
             profile_name = "profile.png"
             F.profile_figure(a, out(profile_name))

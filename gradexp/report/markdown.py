@@ -22,6 +22,16 @@ def _cell(v) -> str:
     return str(v).replace("|", "\\|").replace("\n", " ")
 
 
+#: a cell whose success rate is below this is flagged (†) and never bold: its aRT rests on few successes
+LOW_SUCCESS = 0.2
+
+
+def key_text(key: str) -> str:
+    """An override key as the user typed it: ``override.start`` (the column name that keeps the
+    start group apart from the start index) reads ``start``."""
+    return key[len("override."):] if key.startswith("override.") else key
+
+
 def _values(series) -> str:
     vals = list(dict.fromkeys(v for v in series.astype(str) if v != ""))
     return ", ".join(f"`{v}`" for v in vals) or "(default)"
@@ -35,10 +45,10 @@ def header(a, done, failed) -> list[str]:
              "<this folder>` rebuilds it); nothing was rerun.", ""]
     swept = [k for k in sw.keys if t[k].nunique() > 1]
     fixed = [k for k in sw.keys if k not in swept]
-    lines.append("- **Swept:** " + ("; ".join(f"`{k}` ∈ {{{_values(t[k])}}}" for k in swept) or "nothing (one "
+    lines.append("- **Swept:** " + ("; ".join(f"`{key_text(k)}` ∈ {{{_values(t[k])}}}" for k in swept) or "nothing (one "
                                      "configuration)"))
     if fixed:
-        lines.append("- **Fixed:** " + ", ".join(f"`{k}={t[k].iloc[0]}`" for k in fixed))
+        lines.append("- **Fixed:** " + ", ".join(f"`{key_text(k)}={t[k].iloc[0]}`" for k in fixed))
     rep = [k for k in sw.keys if k not in sw.config_keys]
     if rep:
         lines.append("- **Pooled as repetitions:** " + ", ".join(f"`{k}`" for k in rep)
@@ -60,7 +70,9 @@ def header(a, done, failed) -> list[str]:
                  f"diverged: {int((s['status'] == 'diverged').sum())}, "
                  f"errored: {int((s['status'] == 'error').sum())}")
     lines.append("- **Targets** Δf ∈ {" + ", ".join(M.TARGET_LABELS) + "}; a cell reads *aRT (successes/starts)*, "
-                 "aRT in optimizer steps, **bold** = best aRT for that target, ∞ = never reached.")
+                 "aRT in optimizer steps, **bold** = best aRT for that target among configurations with at "
+                 f"least {LOW_SUCCESS:.0%} successes, † = fewer than {LOW_SUCCESS:.0%} of the starts succeeded "
+                 "(an aRT resting on a few lucky starts), ∞ = never reached.")
     lines.append("")
     bad = [j for j in sw.jobs if j.failed]
     if bad:
@@ -70,6 +82,21 @@ def header(a, done, failed) -> list[str]:
             lines.append(f"| {j.name} | `{_cell(ov)}` | {_cell(j.message)} |")
         lines.append("")
     return lines
+
+
+def _low(r) -> bool:
+    """A metrics row with some but fewer than :data:`LOW_SUCCESS` of its starts successful."""
+    return 0 < r["successes"] < LOW_SUCCESS * r["starts"]
+
+
+def _low_note(r) -> str:
+    return f"; † fewer than {LOW_SUCCESS:.0%} succeeded" if _low(r) else ""
+
+
+def _best_art(rows) -> float:
+    """The smallest aRT among rows (one target) whose success rate is not low; inf when none."""
+    ok = rows[(rows["starts"] > 0) & (rows["successes"] >= LOW_SUCCESS * rows["starts"])]
+    return float(ok["aRT"].min()) if len(ok) else math.inf
 
 
 def problem_section(a, prob, figs) -> list[str]:
@@ -89,7 +116,7 @@ def problem_section(a, prob, figs) -> list[str]:
         if t is not None:
             r = mb[np.isclose(mb["target"], t)].iloc[0]
             why = (f"aRT {fmt(r['aRT'])} steps to Δf = {M.target_label(t)} "
-                   f"({int(r['successes'])}/{int(r['starts'])} starts)")
+                   f"({int(r['successes'])}/{int(r['starts'])} starts{_low_note(r)})")
         else:
             why = "no configuration reached Δf = 1e1; ranked by median final f − f*"
         gm = mb["gap_median"].iloc[0] if len(mb) else float("nan")
@@ -97,15 +124,17 @@ def problem_section(a, prob, figs) -> list[str]:
     head = ["#", "configuration"] + [f"Δf={lab}" for lab in M.TARGET_LABELS] + \
         ["final f − f*: median [Q1, Q3]", "diverged", "job"]
     lines += ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
-    best_art = {lab: m.loc[np.isclose(m["target"], t), "aRT"].min() for t, lab in zip(M.TARGETS, M.TARGET_LABELS)}
+    best_art = {lab: _best_art(m[np.isclose(m["target"], t)]) for t, lab in zip(M.TARGETS, M.TARGET_LABELS)}
     for rank, cfg in enumerate(order, 1):
         mc = m[m["_cfg"] == cfg]
         cells = [str(rank), f"`{_cell(cfg_lab[cfg])}`"]
         for t, lab in zip(M.TARGETS, M.TARGET_LABELS):
             r = mc[np.isclose(mc["target"], t)].iloc[0]
             art = fmt(r["aRT"])
-            if math.isfinite(r["aRT"]) and r["aRT"] == best_art[lab]:
+            if math.isfinite(r["aRT"]) and r["aRT"] == best_art[lab] and not _low(r):
                 art = f"**{art}**"
+            elif _low(r):
+                art += "†"
             cells.append(f"{art} ({int(r['successes'])}/{int(r['starts'])})")
         r = mc.iloc[0]
         cells += [f"{fmt(r['gap_median'])} [{fmt(r['gap_q1'])}, {fmt(r['gap_q3'])}]", str(int(r["diverged"])),
@@ -117,7 +146,7 @@ def problem_section(a, prob, figs) -> list[str]:
                   "runtimes are the first **logged** step reaching each target (trace.csv), so they are "
                   "approximate (upper bounds).*", ""]
     captions = {"ecdf": "Runtime ECDF", "lr": "Learning-rate sensitivity", "convergence": "Convergence",
-                "basins": "Basins of attraction"}
+                "basins": "Basins of attraction", "animation": "Starts moving (every configuration)"}
     for kind, name in figs.get(prob, []):
         lines += [f"![{captions[kind]}: {prob}]({name})", ""]
     return lines
