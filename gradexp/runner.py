@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 
 import torch
 
-from gradexp import startup
+from gradexp import startup, stopping
 from gradexp.errors import ConfigError
 from gradexp.optim import expand_hparams, is_elementwise, optimizer_spec, schedule_factory
 
@@ -535,6 +535,7 @@ def run(cfg, out_dir=None):
     N = starts.shape[0]
     G = len(groups)
     f_opt, optima = problem.optima(maximize)
+    st = stopping.apply(st, cfg.get("run"), f_opt, maximize)  # the default stop at f* + 1e-7
     x0 = starts.repeat(G, 1)  # group-major: row g*N + i is start i with group g's settings
     M = x0.shape[0]
     log_steps = log_schedule(st.steps, st.log_points, st.log_every, M, st.log_max_rows)
