@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import math
 import signal
-import sys
 import threading
 import time
 from dataclasses import dataclass, field
@@ -27,6 +26,7 @@ import torch
 from gradexp import startup, stopping
 from gradexp.errors import ConfigError
 from gradexp.optim import expand_hparams, is_elementwise, optimizer_spec, schedule_factory
+from gradexp.progress import Progress as _Progress  # a tqdm bar on a terminal, plain lines in a log
 
 # The Δf targets of the report (COCO-style), recorded exactly while running.
 TARGETS = (1e1, 1e-1, 1e-3, 1e-5, 1e-7)
@@ -165,33 +165,6 @@ class _StopFlag:
         for sig, old in self._old.items():
             signal.signal(sig, old)
         return False
-
-
-class _Progress:
-    """A one-line progress report on stderr every few seconds for long runs."""
-
-    def __init__(self, mode, steps: int, label: str):
-        tty = hasattr(sys.stderr, "isatty") and sys.stderr.isatty()
-        self.on = bool(mode is True or mode == "true" or (mode == "auto" and tty))
-        self.steps, self.label, self.t0 = steps, label, time.monotonic()
-        self.next = self.t0 + 2.0
-
-    def update(self, k: int, active) -> None:
-        now = time.monotonic()
-        if not self.on or now < self.next:
-            return
-        self.next = now + 2.0
-        rate = k / max(now - self.t0, 1e-9)
-        eta = (self.steps - k) / rate if rate > 0 else float("inf")
-        sys.stderr.write(
-            f"\r{self.label}: step {k}/{self.steps} ({100 * k / max(self.steps, 1):.0f}%), "
-            f"{int(active.sum())} starts running, ~{eta:.0f} s left   "
-        )
-        sys.stderr.flush()
-
-    def close(self) -> None:
-        if self.on and time.monotonic() - self.t0 > 2.0:
-            sys.stderr.write("\n")
 
 
 def _loop(problem, x0, make_opt, make_sched, groups_of_rows, st: Settings, log_steps, maximize, f_opt,
