@@ -12,6 +12,7 @@ import logging
 import math
 import os
 import sys
+import time
 from pathlib import Path
 
 import hydra
@@ -171,6 +172,7 @@ def task(cfg) -> float:
             return score(pd.read_csv(out / "summary.csv"))
         from gradexp.runner import run
 
+        t0 = time.monotonic()
         _, summary = run(cfg, out_dir=out)
     except ConfigError as exc:
         if multirun:
@@ -193,10 +195,22 @@ def task(cfg) -> float:
             sys.stderr.write(f"gradexp: job {hc.job.num} failed: {message}\n")
             return math.inf
         _fail(f"{message} (set HYDRA_FULL_ERROR=1 for the traceback)", 1)
-    print(f"gradexp: {len(summary)} starts ("
-          + ", ".join(f"{n} {s}" for s, n in summary["status"].value_counts().items())
-          + f"); results in {out}")
+    print(_closing_line(cfg, summary, out, time.monotonic() - t0))
     return score(summary)
+
+
+def _closing_line(cfg, summary, out: Path, seconds: float) -> str:
+    """The run's closing line (gradexp.printing.closing_line), with the objective's known optima."""
+    from gradexp.printing import closing_line
+
+    maximize = bool(cfg.objective.get("maximize", False))
+    try:
+        from gradexp.objectives import build
+
+        optima = build(cfg.objective).optima(maximize)[1]
+    except Exception:  # noqa: BLE001  (the line then names the optima by index only)
+        optima = ()
+    return closing_line(summary, out, seconds, maximize, optima, budget=cfg.run.get("steps"))
 
 
 def _record_failure(out: Path, cfg, message: str, status: str = "error") -> None:
