@@ -161,9 +161,9 @@ def task(cfg) -> float:
     multirun = hc.mode == RunMode.MULTIRUN
     logging.getLogger("hydra.utils").setLevel(logging.CRITICAL)  # import errors are reported below, once
     try:
+        check_config(cfg)  # (before pandas and torch are imported)
         from gradexp import records  # pandas: inside, so a signal while importing is recorded too
 
-        check_config(cfg)
         digest = records.config_hash(cfg)
         if multirun and cfg.get("resume", True) and _already_done(out, digest):
             import pandas as pd
@@ -181,13 +181,17 @@ def task(cfg) -> float:
             return math.inf
         if full_error_wanted():
             raise
+        discard_refused_run(out, hc.job.name)
         _fail(str(exc))
     except KeyboardInterrupt:
         what = "the results so far are" if _record_interrupt(out, cfg) else "recorded"
         sys.stderr.write(f"\ngradexp: interrupted; {what} in {out}\n")
         raise SystemExit(EXIT_INTERRUPTED) from None
     except Exception as exc:
-        message = describe_error(exc)[0]
+        message, code = describe_error(exc)
+        if code == EXIT_BAD_INPUT and not multirun and not full_error_wanted():
+            discard_refused_run(out, hc.job.name)
+            _fail(message)
         _record_failure(out, cfg, message)
         if full_error_wanted():
             raise
@@ -211,6 +215,28 @@ def _closing_line(cfg, summary, out: Path, seconds: float) -> str:
     except Exception:  # noqa: BLE001  (the line then names the optima by index only)
         optima = ()
     return closing_line(summary, out, seconds, maximize, optima, budget=cfg.run.get("steps"))
+
+
+def discard_refused_run(out: Path, job_name: str) -> None:
+    """Remove what Hydra made for a run refused before it wrote anything.
+
+    Hydra creates the run folder with ``.hydra/`` and an empty ``<job>.log`` before the job starts;
+    when the folder holds nothing else, those go and the folder too (when it is then empty). A
+    folder holding anything more (an earlier run's results) is left as it is.
+    """
+    import shutil
+
+    log = out / f"{job_name}.log"
+    try:
+        if not {p.name for p in out.iterdir()} <= {".hydra", log.name}:
+            return
+        if log.is_file() and log.stat().st_size:
+            return
+        shutil.rmtree(out / ".hydra", ignore_errors=True)
+        log.unlink(missing_ok=True)
+        out.rmdir()
+    except OSError:  # a folder that cannot be read or removed stays; the error line says enough
+        pass
 
 
 def _record_failure(out: Path, cfg, message: str, status: str = "error") -> None:
@@ -257,6 +283,10 @@ def check_config(cfg) -> None:
         if value is not None and not isinstance(value, DictConfig):
             raise ConfigError(f"{key}={value!r} is not accepted: {key} is a group of settings; set one of them, "
                               f"e.g. {example}")
+    from gradexp import progress, stopping
+
+    progress.mode_of(cfg.run.get("progress", "auto") if cfg.get("run") is not None else "auto")
+    stopping.wanted(cfg.get("run"))
 
 
 def _omegaconf_line(exc) -> str:
