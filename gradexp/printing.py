@@ -256,7 +256,7 @@ def _ended_at(summary, maximize, optima) -> str:
         return f"no start ended at a known {word}" if len(optima) else ""
     counts = summary["minimum"].dropna().astype(int).value_counts()
     counts = counts.sort_index().sort_values(ascending=False, kind="stable")
-    named = [f"{word} {i}{' ' + _fmt_point(optima[i].x) if i < len(optima) else ''} ×{c}"
+    named = [f"{word} {i}{' ' + _short_point(optima[i].x) if i < len(optima) else ''} ×{c}"
              for i, c in counts.iloc[:MINIMA_SHOWN].items()]
     if len(counts) > MINIMA_SHOWN:
         named.append(f"{len(counts) - MINIMA_SHOWN} more ×{int(counts.iloc[MINIMA_SHOWN:].sum())}")
@@ -268,15 +268,20 @@ def _ended_at(summary, maximize, optima) -> str:
 
 def _best(summary, maximize) -> str:
     f = summary["f_final"].astype(float)
-    f = f[f.map(math.isfinite)]
+    f = f[f.map(math.isfinite) & (summary["status"] != "diverged")]
     if not len(f):
-        return "no finite final f"
+        return "every start diverged" if (summary["status"] == "diverged").all() else "no finite final f"
     i = f.idxmax() if maximize else f.idxmin()
     row = summary.loc[i]
     xcols = [c for c in summary.columns if c[:1] == "x" and c[1:].isdigit()]
-    x = [float(row[c]) for c in xcols]
-    where = _fmt_point(x[:3])[:-1] + (", …)" if len(x) > 3 else ")")
+    where = _short_point([float(row[c]) for c in xcols])
     return f"best f = {float(row['f_final']):.6g} at {where} (start {int(row['start'])})"
+
+
+def _short_point(x) -> str:
+    """``(3, 2)``; a point of more than 3 coordinates as its first 3 and ``…``."""
+    x = list(x)
+    return _fmt_point(x[:3])[:-1] + ", …)" if len(x) > 3 else _fmt_point(x)
 
 
 def _steps(summary, budget) -> str:
