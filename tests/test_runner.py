@@ -57,7 +57,7 @@ def test_matches_plain_torch_loop(opt, cls, kw):
     steps = 200
     overrides = [f"optimizer.{k}={v}" for k, v in kw.items()]
     trace, summary = run(compose(f"optimizer={opt}", *overrides, "start=point", "start.x=[0,0]",
-                                 f"run.steps={steps}", "run.log.every=1"))
+                                 f"run.steps={steps}", "run.log.every=1", "run.stop_at_target=false"))
     fs, xs = tutorial_loop(cls, kw, steps)
     assert list(trace["step"]) == list(range(steps + 1))
     assert same_bits(trace["f"].to_numpy(), np.array(fs))
