@@ -272,6 +272,7 @@ def check_config(cfg) -> None:
     from omegaconf import DictConfig, OmegaConf
     from omegaconf.errors import OmegaConfBaseException
 
+    from gradexp import progress, stopping
     from gradexp.errors import ConfigError
 
     try:
@@ -283,8 +284,6 @@ def check_config(cfg) -> None:
         if value is not None and not isinstance(value, DictConfig):
             raise ConfigError(f"{key}={value!r} is not accepted: {key} is a group of settings; set one of them, "
                               f"e.g. {example}")
-    from gradexp import progress, stopping
-
     progress.mode_of(cfg.run.get("progress", "auto") if cfg.get("run") is not None else "auto")
     stopping.wanted(cfg.get("run"))
 
