@@ -268,7 +268,8 @@ SECTIONS = {"run": "run.steps=1000", "report": "report.format=seed", "plot": "pl
 
 
 def check_config(cfg) -> None:
-    """Refuse, as ConfigError, a config whose interpolations do not resolve or whose sections are not mappings."""
+    """Refuse, as ConfigError, a config whose interpolations do not resolve, whose sections are not mappings
+    or whose run.progress / run.stop_at_target is not accepted (all before torch and pandas are imported)."""
     from omegaconf import DictConfig, OmegaConf
     from omegaconf.errors import OmegaConfBaseException
 
