@@ -13,6 +13,7 @@ import logging
 import math
 import os
 import sys
+import time
 from pathlib import Path
 
 import hydra
@@ -161,10 +162,10 @@ def task(cfg) -> float:
     multirun = hc.mode == RunMode.MULTIRUN
     logging.getLogger("hydra.utils").setLevel(logging.CRITICAL)  # import errors are reported below, once
     try:
+        check_config(cfg)  # (before pandas and torch are imported)
         with signals_held():  # a signal while importing pandas arrives after it (half an import cannot be redone)
             from gradexp import records
 
-        check_config(cfg)
         digest = records.config_hash(cfg)
         if multirun and cfg.get("resume", True) and _already_done(out, digest):
             import pandas as pd
@@ -174,6 +175,7 @@ def task(cfg) -> float:
         with signals_held():  # (torch, likewise)
             from gradexp.runner import run
 
+        t0 = time.monotonic()
         _, summary = run(cfg, out_dir=out)
     except ConfigError as exc:
         if multirun:
@@ -182,13 +184,17 @@ def task(cfg) -> float:
             return math.inf
         if full_error_wanted():
             raise
+        discard_refused_run(out, hc.job.name)
         _fail(str(exc))
     except KeyboardInterrupt:
         what = "the results so far are" if _record_interrupt(out, cfg) else "recorded"
         sys.stderr.write(f"\ngradexp: interrupted; {what} in {out}\n")
         raise SystemExit(EXIT_INTERRUPTED) from None
     except Exception as exc:
-        message = describe_error(exc)[0]
+        message, code = describe_error(exc)
+        if code == EXIT_BAD_INPUT and not multirun and not full_error_wanted():
+            discard_refused_run(out, hc.job.name)
+            _fail(message)
         _record_failure(out, cfg, message)
         if full_error_wanted():
             raise
@@ -196,11 +202,45 @@ def task(cfg) -> float:
             sys.stderr.write(f"gradexp: job {hc.job.num} failed: {message}\n")
             return math.inf
         _fail(f"{message} (set HYDRA_FULL_ERROR=1 for the traceback)", 1)
-    print(f"gradexp: {len(summary)} starts ("
-          + ", ".join(f"{n} {s}" for s, n in summary["status"].value_counts().items())
-          + f"); results in {out}")
+    print(_closing_line(cfg, summary, out, time.monotonic() - t0))
     print(f"gradexp: open {out / 'index.html'}")
     return score(summary)
+
+
+def _closing_line(cfg, summary, out: Path, seconds: float) -> str:
+    """The run's closing line (gradexp.printing.closing_line), with the objective's known optima."""
+    from gradexp.printing import closing_line
+
+    maximize = bool(cfg.objective.get("maximize", False))
+    try:
+        from gradexp.objectives import build
+
+        optima = build(cfg.objective).optima(maximize)[1]
+    except Exception:  # noqa: BLE001  (the line then names the optima by index only)
+        optima = ()
+    return closing_line(summary, out, seconds, maximize, optima, budget=cfg.run.get("steps"))
+
+
+def discard_refused_run(out: Path, job_name: str) -> None:
+    """Remove what Hydra made for a run refused before it wrote anything.
+
+    Hydra creates the run folder with ``.hydra/`` and an empty ``<job>.log`` before the job starts;
+    when the folder holds nothing else, those go and the folder too (when it is then empty). A
+    folder holding anything more (an earlier run's results) is left as it is.
+    """
+    import shutil
+
+    log = out / f"{job_name}.log"
+    try:
+        if not {p.name for p in out.iterdir()} <= {".hydra", log.name}:
+            return
+        if log.is_file() and log.stat().st_size:
+            return
+        shutil.rmtree(out / ".hydra", ignore_errors=True)
+        log.unlink(missing_ok=True)
+        out.rmdir()
+    except OSError:  # a folder that cannot be read or removed stays; the error line says enough
+        pass
 
 
 def _record_failure(out: Path, cfg, message: str, status: str = "error") -> None:
@@ -232,10 +272,12 @@ SECTIONS = {"run": "run.steps=1000", "report": "report.format=seed", "plot": "pl
 
 
 def check_config(cfg) -> None:
-    """Refuse, as ConfigError, a config whose interpolations do not resolve or whose sections are not mappings."""
+    """Refuse, as ConfigError, a config whose interpolations do not resolve, whose sections are not mappings
+    or whose run.progress / run.stop_at_target is not accepted (all before torch and pandas are imported)."""
     from omegaconf import DictConfig, OmegaConf
     from omegaconf.errors import OmegaConfBaseException
 
+    from gradexp import progress, stopping
     from gradexp.errors import ConfigError
 
     try:
@@ -247,6 +289,8 @@ def check_config(cfg) -> None:
         if value is not None and not isinstance(value, DictConfig):
             raise ConfigError(f"{key}={value!r} is not accepted: {key} is a group of settings; set one of them, "
                               f"e.g. {example}")
+    progress.mode_of(cfg.run.get("progress", "auto") if cfg.get("run") is not None else "auto")
+    stopping.wanted(cfg.get("run"))
 
 
 def _omegaconf_line(exc) -> str:

@@ -58,7 +58,8 @@ def _rss_mb(who=resource.RUSAGE_SELF) -> float:
 
 
 def _overrides(objective, dim, opt, n, steps):
-    ov = [f"objective={objective}", f"optimizer={opt}", f"run.steps={steps}", "run.progress=false"]
+    ov = [f"objective={objective}", f"optimizer={opt}", f"run.steps={steps}", "run.progress=false",
+          "run.stop_at_target=false"]  # (every step of the budget, as the bare loops run)
     if objective != "himmelblau":
         ov.append(f"objective.dim={dim}")
     if opt != "lbfgs":
@@ -168,7 +169,8 @@ def cli_run(args, timeout=3600):
     """``python -m gradexp ARGS`` into a temporary folder; returns (seconds, peak RSS MiB of the child)."""
     with tempfile.TemporaryDirectory(prefix="gradexp-bench-") as tmp:
         env = dict(os.environ, MPLBACKEND="Agg")
-        extra = [] if "--help" in args else [f"hydra.run.dir={tmp}/run", f"hydra.sweep.dir={tmp}/multi"]
+        extra = [] if "--help" in args else [f"hydra.run.dir={tmp}/run", f"hydra.sweep.dir={tmp}/multi",
+                                             "run.stop_at_target=false"]  # (the whole budget of steps)
         t0 = time.perf_counter()
         # Through a small wrapper process: a child forked straight from this (large) process would
         # report this process's pages in its peak RSS (Linux keeps the high-water mark across exec).

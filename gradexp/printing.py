@@ -215,3 +215,80 @@ def basin_counts(summary, problem, maximize=False) -> str:
         lines.append("  {} {}{}: {}".format(word, idx, where, starts(counts.get(idx, 0))))
     lines.append("  at no known {}: {}".format(word, starts(none)))
     return "\n".join(lines)
+
+
+# -- the command line's closing line ---------------------------------------------------
+MINIMA_SHOWN = 5  # most optima named in the closing line (the most visited)
+
+
+def closing_line(summary, folder, seconds, maximize=False, optima=(), budget=None) -> str:
+    """The line ``python -m gradexp`` ends a run with, read from the run's ``summary`` table.
+
+    How many starts reached the tightest target f* + 1e-7 (``rt_1e-7``, where f* is known), at
+    which known optimum they ended (``minimum``; located with ``optima`` when given), the best
+    final f and where, the steps run (of ``budget``) and the status counts, the seconds and the
+    folder::
+
+        gradexp: 25 starts, 16 s; 25 reached f* + 1e-7 (f* = 0); ended at minimum 0 (3, 2) ×6,
+        minimum 1 (-2.805, 3.131) ×6, ...; best f = 9.87e-08 at (3, 2) (start 16);
+        steps 1764–9715 of 10000 (25 converged); results in outputs/runs/<stamp>
+    """
+    from gradexp.progress import duration
+
+    n = len(summary)
+    parts = [f"gradexp: {n} start{'' if n == 1 else 's'}, {duration(seconds)}"]
+    fs = summary["f_star"].dropna() if "f_star" in summary else ()
+    if len(fs):
+        sign = "−" if maximize else "+"
+        reached = int(summary["rt_1e-7"].notna().sum()) if "rt_1e-7" in summary else 0
+        parts.append(f"{reached} reached f* {sign} 1e-7 (f* = {float(fs.iloc[0]):.6g})")
+    else:
+        parts.append("f* unknown")
+    parts.append(_ended_at(summary, maximize, optima))
+    parts.append(_best(summary, maximize))
+    parts.append(_steps(summary, budget))
+    return "; ".join(p for p in parts if p) + f"; results in {folder}"
+
+
+def _ended_at(summary, maximize, optima) -> str:
+    word = "maximum" if maximize else "minimum"
+    if "minimum" not in summary or not summary["minimum"].notna().any():
+        return f"no start ended at a known {word}" if len(optima) else ""
+    counts = summary["minimum"].dropna().astype(int).value_counts()
+    counts = counts.sort_index().sort_values(ascending=False, kind="stable")
+    named = [f"{word} {i}{' ' + _short_point(optima[i].x) if i < len(optima) else ''} ×{c}"
+             for i, c in counts.iloc[:MINIMA_SHOWN].items()]
+    if len(counts) > MINIMA_SHOWN:
+        named.append(f"{len(counts) - MINIMA_SHOWN} more ×{int(counts.iloc[MINIMA_SHOWN:].sum())}")
+    elsewhere = int(summary["minimum"].isna().sum())
+    if elsewhere:
+        named.append(f"elsewhere ×{elsewhere}")
+    return "ended at " + ", ".join(named)
+
+
+def _best(summary, maximize) -> str:
+    f = summary["f_final"].astype(float)
+    f = f[f.map(math.isfinite) & (summary["status"] != "diverged")]
+    if not len(f):
+        return "every start diverged" if (summary["status"] == "diverged").all() else "no finite final f"
+    i = f.idxmax() if maximize else f.idxmin()
+    row = summary.loc[i]
+    xcols = [c for c in summary.columns if c[:1] == "x" and c[1:].isdigit()]
+    where = _short_point([float(row[c]) for c in xcols])
+    return f"best f = {float(row['f_final']):.6g} at {where} (start {int(row['start'])})"
+
+
+def _short_point(x) -> str:
+    """``(3, 2)``; a point of more than 3 coordinates as its first 3 and ``…``."""
+    x = list(x)
+    return _fmt_point(x[:3])[:-1] + ", …)" if len(x) > 3 else _fmt_point(x)
+
+
+def _steps(summary, budget) -> str:
+    steps = summary["steps"]
+    lo, hi = int(steps.min()), int(steps.max())
+    span = f"steps {lo}–{hi}" if lo != hi else f"{hi} steps"
+    if budget is not None:
+        span += f" of {int(budget)}"
+    status = ", ".join(f"{c} {s}" for s, c in summary["status"].value_counts().items())
+    return f"{span} ({status})"

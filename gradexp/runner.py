@@ -17,16 +17,16 @@ from __future__ import annotations
 
 import math
 import signal
-import sys
 import threading
 import time
 from dataclasses import dataclass, field
 
 import torch
 
-from gradexp import startup
+from gradexp import startup, stopping
 from gradexp.errors import ConfigError
 from gradexp.optim import expand_hparams, is_elementwise, optimizer_spec, schedule_factory
+from gradexp.progress import Progress as _Progress  # a tqdm bar on a terminal, plain lines in a log
 
 # The Δf targets of the report (COCO-style), recorded exactly while running.
 TARGETS = (1e1, 1e-1, 1e-3, 1e-5, 1e-7)
@@ -165,33 +165,6 @@ class _StopFlag:
         for sig, old in self._old.items():
             signal.signal(sig, old)
         return False
-
-
-class _Progress:
-    """A one-line progress report on stderr every few seconds for long runs."""
-
-    def __init__(self, mode, steps: int, label: str):
-        tty = hasattr(sys.stderr, "isatty") and sys.stderr.isatty()
-        self.on = bool(mode is True or mode == "true" or (mode == "auto" and tty))
-        self.steps, self.label, self.t0 = steps, label, time.monotonic()
-        self.next = self.t0 + 2.0
-
-    def update(self, k: int, active) -> None:
-        now = time.monotonic()
-        if not self.on or now < self.next:
-            return
-        self.next = now + 2.0
-        rate = k / max(now - self.t0, 1e-9)
-        eta = (self.steps - k) / rate if rate > 0 else float("inf")
-        sys.stderr.write(
-            f"\r{self.label}: step {k}/{self.steps} ({100 * k / max(self.steps, 1):.0f}%), "
-            f"{int(active.sum())} starts running, ~{eta:.0f} s left   "
-        )
-        sys.stderr.flush()
-
-    def close(self) -> None:
-        if self.on and time.monotonic() - self.t0 > 2.0:
-            sys.stderr.write("\n")
 
 
 def _loop(problem, x0, make_opt, make_sched, groups_of_rows, st: Settings, log_steps, maximize, f_opt,
@@ -535,6 +508,7 @@ def run(cfg, out_dir=None):
     N = starts.shape[0]
     G = len(groups)
     f_opt, optima = problem.optima(maximize)
+    st = stopping.apply(st, cfg.get("run"), f_opt, maximize)  # the default stop at f* + 1e-7
     x0 = starts.repeat(G, 1)  # group-major: row g*N + i is start i with group g's settings
     M = x0.shape[0]
     log_steps = log_schedule(st.steps, st.log_points, st.log_every, M, st.log_max_rows)

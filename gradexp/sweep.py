@@ -6,6 +6,7 @@ jobs wrote (see ``gradexp.report``) and never raises into Hydra.
 
 from __future__ import annotations
 
+import os
 import sys
 
 from hydra.experimental.callback import Callback
@@ -16,6 +17,7 @@ class SweepCallback(Callback):
 
     def __init__(self, **kwargs) -> None:
         self._sweep_dir = None
+        self._jobs = None  # gradexp.progress.JobLines: a line per finished job (this process's jobs)
 
     @staticmethod
     def _dir(config):
@@ -27,6 +29,16 @@ class SweepCallback(Callback):
     def on_multirun_start(self, config, **kwargs) -> None:
         """Remember the sweep folder as resolved when the sweep starts (``${now:...}`` stamps)."""
         self._sweep_dir = self._dir(config)
+        self._jobs = _job_lines(config)
+
+    def on_job_end(self, config, job_return, **kwargs) -> None:
+        """A line per finished job: jobs done of the total and the time left (``run.progress=false``: none)."""
+        try:
+            if self._jobs is not None and self._jobs.pid == os.getpid():  # (a launcher's worker: no line)
+                failed = getattr(getattr(job_return, "status", None), "name", "") == "FAILED"
+                self._jobs.job_done(config.hydra.job.num, "failed" if failed else "ended")
+        except Exception:  # noqa: BLE001  (never raise into Hydra)
+            pass
 
     def on_multirun_end(self, config, **kwargs) -> None:
         """Write the sweep outputs and print one line: jobs done/failed and where the report is."""
@@ -45,3 +57,19 @@ class SweepCallback(Callback):
             msg = " ".join(str(exc).split()) or type(exc).__name__
             print(f"gradexp sweep: report not written for {sweep_dir}: {type(exc).__name__}: {msg}",
                   file=sys.stderr)
+
+
+def _job_lines(config):
+    """The sweep's job lines (None with ``run.progress=false``)."""
+    try:
+        from omegaconf import OmegaConf
+
+        from gradexp.progress import JobLines, mode_of, sweep_size
+
+        if mode_of(OmegaConf.select(config, "run.progress", default="auto")) == "false":
+            return None
+        total = sweep_size(OmegaConf.select(config, "hydra.overrides.task", default=[]) or [],
+                           OmegaConf.select(config, "hydra.sweeper.n_trials", default=None))
+        return JobLines(total)
+    except Exception:  # noqa: BLE001  (never raise into Hydra)
+        return None

@@ -126,7 +126,8 @@ def _start_long_run(run_dir, cwd, *extra):
     env = dict(os.environ, MPLBACKEND="Agg")
     env.pop("HYDRA_FULL_ERROR", None)
     proc = subprocess.Popen([sys.executable, "-m", "gradexp", f"hydra.run.dir={run_dir}", "run.steps=100000000",
-                             "start=grid", "start.n=3", "run.progress=true", "plot.enabled=false", *extra],
+                             "start=grid", "start.n=3", "run.progress=true", "run.stop_at_target=false",
+                             "plot.enabled=false", *extra],
                             cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     chunks: list[str] = []
 

@@ -54,7 +54,7 @@ def test_matches_plain_torch_loop(opt, cls, kw):
     steps = 200
     overrides = [f"optimizer.{k}={v}" for k, v in kw.items()]
     trace, summary = run(compose(f"optimizer={opt}", *overrides, "start=point", "start.x=[0,0]",
-                                 f"run.steps={steps}", "run.log.every=1"))
+                                 f"run.steps={steps}", "run.log.every=1", "run.stop_at_target=false"))
     fs, xs = tutorial_loop(cls, kw, steps)
     assert list(trace["step"]) == list(range(steps + 1))
     assert same_bits(trace["f"].to_numpy(), np.array(fs))
@@ -114,7 +114,7 @@ def test_lbfgs_every_logged_step_equals_a_plain_loop(extra, kw, sense):
 
 def test_maximize_finds_himmelblau_maximum():
     _, s = run(compose("objective.maximize=true", "start=point", "start.x=[-0.5,-1]", "optimizer=sgd",
-                       "optimizer.lr=0.01", "run.steps=2000"))
+                       "optimizer.lr=0.01", "run.steps=2000", "run.stop_at_target=false"))
     assert s.loc[0, "x0"] == pytest.approx(-0.270845, abs=1e-4)
     assert s.loc[0, "x1"] == pytest.approx(-0.923039, abs=1e-4)
     assert s.loc[0, "f_final"] == pytest.approx(181.617, abs=1e-3)
@@ -140,7 +140,7 @@ def test_exact_runtimes_and_best_f():
 
 def test_divergence_isolated_and_others_untouched():
     """Starts that blow up are marked diverged and frozen; the others are bit-identical to a clean run."""
-    base = ["optimizer=sgd", "optimizer.lr=0.02", "run.steps=200"]
+    base = ["optimizer=sgd", "optimizer.lr=0.02", "run.steps=200", "run.stop_at_target=false"]
     _, mixed = run(compose(*base, "start=points", "start.points=[[0,0],[1e4,1e4],[3.5,-1.5],[-1e4,2]]"))
     _, clean = run(compose(*base, "start=points", "start.points=[[0,0],[3.5,-1.5]]"))
     assert list(mixed["status"]) == ["max_steps", "diverged", "max_steps", "diverged"]
@@ -156,7 +156,8 @@ def test_runaway_step_is_the_first_step_outside_the_radius(factor):
     leaves the box's own starts near the edge of the divergence box (x's exact range decides)."""
     points = [[1.0, -0.75], [0.0, 0.0], [-3.0, 5.0]]
     _, s = run(compose("objective=sphere", "optimizer=sgd", "optimizer.lr=1.5", "run.steps=60",
-                       f"run.diverge_factor={factor}", "start=points", f"start.points={points}"))
+                       f"run.diverge_factor={factor}", "start=points", f"start.points={points}",
+                       "run.stop_at_target=false"))
     width = 5.12 * 2
     radius = np.float64(width / 2 + factor * width)
     for i, p in enumerate(points):

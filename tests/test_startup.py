@@ -33,6 +33,7 @@ def test_cli_pauses_the_collector_while_setting_up_and_collects_while_stepping(t
     env = dict(os.environ, PYTHONPATH=str(tmp_path), GC_PROBE_FILE=str(notes), MPLBACKEND="Agg")
     p = subprocess.run([sys.executable, "-m", "gradexp", "optimizer=custom", "optimizer._target_=gcprobe.Probe",
                         "optimizer.lr=0.01", "start=grid", "start.n=2", "run.steps=40", "plot.enabled=false",
+                        "run.stop_at_target=false",
                         f"hydra.run.dir={tmp_path / 'run'}"], env=env, capture_output=True, text=True, timeout=300)
     assert p.returncode == 0, p.stderr
     assert notes.read_text().split("\n")[0] == "init False"  # built while paused (the imports before it)
