@@ -118,6 +118,18 @@ def test_first_lines_are_evaluation_one_and_best_f_never_rises(sweep):
             assert all(b2 <= b1 for b1, b2 in zip(best, best[1:]))
 
 
+def test_report_command_rebuilds_the_coco_folder(sweep):
+    import shutil
+
+    from gradexp.report.__main__ import main
+
+    before = {p.relative_to(sweep): p.read_bytes() for p in (sweep / "coco").rglob("*") if p.is_file()}
+    shutil.rmtree(sweep / "coco")
+    assert main([str(sweep), "--coco", "--no-figures", "-q"]) == 0
+    after = {p.relative_to(sweep): p.read_bytes() for p in (sweep / "coco").rglob("*") if p.is_file()}
+    assert after == before
+
+
 @pytest.mark.slow
 def test_python_m_cocopp_builds_its_pages(sweep, tmp_path):
     pytest.importorskip("cocopp", reason="cocopp (pip install cocopp) builds COCO's pages")
