@@ -40,7 +40,8 @@ OPTIMIZERS = ("sgd", "adam", "rmsprop", "lbfgs")
 LBFGS_MAX_N = 16  # LBFGS runs one optimizer per start (and only on the 2-D objective)
 CASES = ("tutorial", "bare", "runner", "cli", "compiled", "help", "hparams", "study")
 OPT_KW = {"sgd": dict(lr=1e-3), "adam": dict(lr=1e-3), "rmsprop": dict(lr=1e-3), "lbfgs": dict(lr=1.0)}
-OBJECTIVES = (("himmelblau", 2), ("rosenbrock", 50))
+OBJECTIVES = (("himmelblau", 2), ("rosenbrock", 50), ("rosenbrock", 10), ("bbob", 10))
+OBJECTIVE_KEYS = {"bbob": ["objective.function=10"]}  # BBOB's rotated ellipsoid f10, beside Rosenbrock d=10
 LONG_S = 10.0  # a row whose measurements add up to more than this is long (fewer runs)
 LONG_PAIRS = 3  # least runner runs (each between two bare ones) of a long row; CLI runs of a long row (one when a run > LONG_S)
 # runner/bare is measured until its median is known to about +-PRECISION (long rows: +-LONG_PRECISION):
@@ -62,6 +63,7 @@ def _overrides(objective, dim, opt, n, steps):
           "run.stop_at_target=false"]  # (every step of the budget, as the bare loops run)
     if objective != "himmelblau":
         ov.append(f"objective.dim={dim}")
+    ov += OBJECTIVE_KEYS.get(objective, [])
     if opt != "lbfgs":
         ov.append(f"optimizer.lr={OPT_KW[opt]['lr']}")
     if dim == 2 and math.isqrt(n) ** 2 == n:
@@ -550,7 +552,8 @@ def main(argv=None):
     p.add_argument("--cases", default=",".join(CASES), help=f"comma list of {','.join(CASES)}")
     p.add_argument("--sizes", default=None, help="comma list of start counts N (default 1,64,1024,16384)")
     p.add_argument("--optimizers", default=None, help="comma list of sgd,adam,rmsprop,lbfgs")
-    p.add_argument("--objectives", default=None, help="comma list of himmelblau,rosenbrock50 (default both)")
+    p.add_argument("--objectives", default=None, help="comma list of himmelblau,rosenbrock50,rosenbrock10,bbob10 "
+                                                             "(default all; bbob10 is BBOB f10 in 10-D)")
     p.add_argument("--steps", type=int, default=None, help="steps per start (default 2000)")
     p.add_argument("--threads", type=int, default=None, help="torch.set_num_threads for this process")
     p.add_argument("--memory", action="store_true", help="also the 16384 x 20000 peak-RSS case")

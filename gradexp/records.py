@@ -53,6 +53,7 @@ def tables(problem, results, order, M, N, groups, maximize, f_opt, optima, x0):
         stop = res.stop.numpy()
         blocks.append(_trace_block(res, rows, stop, group_of_row))
         hits = res.hits.numpy() if res.hits is not None else None
+        evals_at = _evals_at(res)
         finals.append({
             "start": rows,
             "status": res.status.numpy().astype(np.intp),
@@ -65,6 +66,10 @@ def tables(problem, results, order, M, N, groups, maximize, f_opt, optima, x0):
             # first step at each target, -1 if never (as float: NaN where never)
             **{target_column(t): (np.full(len(rows), np.nan) if hits is None else
                                   np.where(hits[:, ti] >= 0, hits[:, ti].astype(np.float64), np.nan))
+               for ti, t in enumerate(TARGETS)},
+            "evals": evals_at(stop),
+            **{"evals" + target_column(t)[2:]: (np.full(len(rows), np.nan) if hits is None else
+                                                np.where(hits[:, ti] >= 0, evals_at(hits[:, ti]), np.nan))
                for ti, t in enumerate(TARGETS)},
         })
 
@@ -100,6 +105,9 @@ def tables(problem, results, order, M, N, groups, maximize, f_opt, optima, x0):
     data["f_star"] = np.full(len(start), np.nan if f_opt is None else float(f_opt))
     for t in TARGETS:
         data[target_column(t)] = _int_na(cols[target_column(t)])
+    data["evals"] = _int_na(cols["evals"])  # f-and-gradient evaluations, counted as COCO counts them
+    for t in TARGETS:
+        data["evals" + target_column(t)[2:]] = _int_na(cols["evals" + target_column(t)[2:]])
     summary = pd.DataFrame(data, copy=False)
     if hp_keys:
         for frame in (trace, summary):
@@ -108,6 +116,19 @@ def tables(problem, results, order, M, N, groups, maximize, f_opt, optima, x0):
             for key in hp_keys:  # the column's dtype is inferred from the groups' values
                 frame[f"optimizer.{key}"] = pd.Series([grp[key] for grp in groups]).array.take(g)
     return trace, summary
+
+
+def _evals_at(res):
+    """Step k -> the number of f-and-gradient evaluations up to and including step k's: k + 1,
+    plus a closure optimizer's further evaluations (LBFGS) made in the steps before k."""
+    extra = np.asarray(res.extra_evals, dtype=np.float64)
+
+    def at(steps):
+        steps = np.asarray(steps)
+        if not len(extra):
+            return steps + 1.0
+        return steps + 1.0 + extra[np.clip(steps, 0, len(extra) - 1)]
+    return at
 
 
 def _trace_block(res, rows, stop, group_of_row):

@@ -137,6 +137,7 @@ class Result:
     f_best: object = None   # [M] best f seen (objective's own value)
     hits: object = None     # [M, T] first step reaching each target, -1 if never
     lr_final: object = None  # [M] lr each start had at its last step
+    extra_evals: list = field(default_factory=list)  # closure optimizers: evaluations beyond the loop's before step k
     interrupted: bool = False
 
 
@@ -277,6 +278,7 @@ def _loop(problem, x0, make_opt, make_sched, groups_of_rows, st: Settings, log_s
     any_stopped = False
     keep_masks = None  # per parameter: which of its coordinates still move (once some start stopped)
     res = Result()
+    extra = 0  # closure optimizers' evaluations so far beyond the loop's one per step
     log_iter = iter(log_steps)
     next_log = next(log_iter, None)
     grad_used = None
@@ -391,12 +393,15 @@ def _loop(problem, x0, make_opt, make_sched, groups_of_rows, st: Settings, log_s
         before = [p.detach().clone() for p in params] if any_stopped else None
         if needs_closure:
             first = [reuse_first]
+            res.extra_evals.extend([extra] * (k + 1 - len(res.extra_evals)))  # [k]: those before step k
 
             def closure(top_loss=loss, top_g=g):
+                nonlocal extra
                 if first[0]:  # the first evaluation is at x_k, just done above: the same numbers
                     first[0] = False
                     _assign_grads(params, top_g)
                     return top_loss
+                extra += 1  # a further f-and-gradient evaluation (COCO counts it)
                 opt.zero_grad()
                 Xc = params[0] if len(params) == 1 else torch.cat(params)
                 fc = problem.f(Xc)
@@ -426,6 +431,8 @@ def _loop(problem, x0, make_opt, make_sched, groups_of_rows, st: Settings, log_s
 
     scan_window()
     # --- the final state: the last evaluated step (stopped starts are frozen there) ---
+    if needs_closure:
+        res.extra_evals.extend([extra] * (k + 1 - len(res.extra_evals)))
     if gn is None:
         gn = torch.linalg.vector_norm(g, dim=-1)
     if res.interrupted or bool(active.any()):

@@ -49,7 +49,8 @@ class SweepCallback(Callback):
             from gradexp.report import build_report
 
             holdout = OmegaConf.select(config, "report.holdout", default=0.0)
-            res = build_report(sweep_dir, holdout=0.0 if holdout is None else holdout)
+            coco = bool(OmegaConf.select(config, "report.coco", default=False))
+            res = build_report(sweep_dir, holdout=0.0 if holdout is None else holdout, coco=coco)
             print(f"gradexp sweep: {res['jobs']} jobs ({res['done']} done, {res['failed']} failed, "
                   f"{res['diverged']} diverged starts); report: {res['report']}")
             print(f"gradexp sweep: open {res['html']}")

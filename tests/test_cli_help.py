@@ -23,6 +23,6 @@ def test_help_flags_print_groups_and_defaults(tmp_path, flag):
     out = run_cli([flag], cwd=tmp_path)
     assert out.returncode == 0 and out.stderr == ""
     text = out.stdout
-    assert "objective: ackley, beale" in text and "start: grid, point, points, uniform" in text
+    assert "objective: ackley, bbob, beale" in text and "start: grid, point, points, uniform" in text
     assert "objective:\n  _target_: gradexp.objectives.himmelblau" in text
     assert "optimizer:\n  _target_: torch.optim.Adam" in text

@@ -69,6 +69,14 @@ def _reference_tables(problem, results, order, M, N, groups, maximize, f_opt, op
                 h = res.hits.numpy()[:, ti].astype(np.float64)
                 col = np.where(h >= 0, h, np.nan)
             fin[target_column(t)] = col
+        # COCO's evaluation count at step k: k + 1, plus a closure optimizer's further evaluations before k
+        extra = list(res.extra_evals)
+        count = [float(k + 1 + (extra[k] if extra else 0)) for k in stop]
+        fin["evals"] = count
+        for t in TARGETS:
+            fin["evals" + target_column(t)[2:]] = [np.nan if np.isnan(k) else
+                                                   float(k + 1 + (extra[int(k)] if extra else 0))
+                                                   for k in fin[target_column(t)]]
         finals.append(pd.DataFrame(fin))
 
     trace = pd.concat(traces, ignore_index=True)
@@ -94,6 +102,10 @@ def _reference_tables(problem, results, order, M, N, groups, maximize, f_opt, op
     rt_cols = [target_column(t) for t in TARGETS]
     summary = summary[[c for c in summary.columns if c not in rt_cols] + rt_cols]
     for c in rt_cols:
+        summary[c] = summary[c].astype("Int64")
+    ev_cols = ["evals"] + ["evals" + c[2:] for c in rt_cols]
+    summary = summary[[c for c in summary.columns if c not in ev_cols] + ev_cols]
+    for c in ev_cols:
         summary[c] = summary[c].astype("Int64")
     if hp_keys:
         for fr in (trace, summary):

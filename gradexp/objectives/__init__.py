@@ -6,6 +6,7 @@ gradexp.objectives.<name>``; :func:`build` turns the composed config node into a
 batch: ``gradexp.objectives.himmelblau(x)`` for ``x[..., 2]``.
 """
 
+from gradexp.objectives.bbob import bbob
 from gradexp.objectives.core import KINDS, Critical, Objective, Problem, build, read_bounds, wrap_callable
 from gradexp.objectives.n_d import (
     ackley,
@@ -23,7 +24,7 @@ from gradexp.objectives.two_d import beale, booth, goldstein_price, himmelblau, 
 OBJECTIVES = {
     obj.name: obj
     for obj in (cos_squared, himmelblau, rosenbrock, rastrigin, ackley, beale, booth, goldstein_price,
-                six_hump_camel, styblinski_tang, matyas, levi13, sphere, quadratic, expression)
+                six_hump_camel, styblinski_tang, matyas, levi13, sphere, quadratic, expression, bbob)
 }
 
 __all__ = [

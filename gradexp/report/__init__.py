@@ -24,11 +24,12 @@ def _slug(text: str, taken: set) -> str:
     return slug
 
 
-def build_report(sweep_dir, holdout: float = 0.0, figures: bool = True) -> dict:
+def build_report(sweep_dir, holdout: float = 0.0, figures: bool = True, coco: bool = False) -> dict:
     """Write ``sweep_summary.csv``, ``metrics.csv``, ``report.md`` (and figures) into ``sweep_dir``.
 
     ``holdout``: fraction of starts (by index) held out to check the choice of the best setting per
-    optimizer (0 = off; also writes ``holdout.csv``). Returns a dict with ``jobs``, ``done``,
+    optimizer (0 = off; also writes ``holdout.csv``). ``coco``: also write COCO's data format under
+    ``coco/`` (see :mod:`gradexp.report.coco`). Returns a dict with ``jobs``, ``done``,
     ``failed``, ``diverged``, ``report`` (path of report.md), ``html`` (path of report.html) and
     ``files`` (everything written).
     Raises ConfigError for a missing folder, a folder without job folders or a bad ``holdout``.
@@ -56,7 +57,7 @@ def build_report(sweep_dir, holdout: float = 0.0, figures: bool = True) -> dict:
 
     public = sweep.table[[c for c in sweep.table.columns if not c.startswith("_")]].copy()
     for c in public.columns:  # whole-number columns (start, steps, minimum, rt_*) stay whole numbers
-        if c in ("start", "steps", "minimum") or c.startswith("rt_"):
+        if c in ("start", "steps", "minimum") or c.startswith(("rt_", "evals")):
             v = public[c]
             if v.dtype.kind == "f" and ((v.dropna() % 1) == 0).all():
                 public[c] = v.astype("Int64")
@@ -94,6 +95,10 @@ def build_report(sweep_dir, holdout: float = 0.0, figures: bool = True) -> dict:
     done = len(sweep.jobs) - failed
     text = render(a, done, failed, figs, profile_name)
     out("report.md").write_text(text, encoding="utf-8")
+    if coco:
+        from gradexp.report.coco import write_coco
+
+        written += write_coco(root)
     from gradexp.html.report import write_report_page
 
     page = write_report_page(root)  # report.html: the same report as one self-contained page

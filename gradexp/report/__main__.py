@@ -25,6 +25,8 @@ def main(argv=None) -> int:
                         help="hold out this fraction of starts (by start index): the best setting per "
                              "optimizer is chosen on the rest and scored on them (default 0: off)")
     parser.add_argument("--no-figures", action="store_true", help="write the tables and report.md only")
+    parser.add_argument("--coco", action="store_true",
+                        help="also write COCO's data format under DIR/coco/ (BBOB jobs), for python -m cocopp")
     parser.add_argument("-q", "--quiet", action="store_true", help="print nothing on success")
     args = parser.parse_args(argv)
 
@@ -42,7 +44,7 @@ def main(argv=None) -> int:
 
     try:
         root = _report_dir(args.dir, args.out)
-        res = build_report(root, holdout=args.holdout, figures=not args.no_figures)
+        res = build_report(root, holdout=args.holdout, figures=not args.no_figures, coco=args.coco)
     except ConfigError as exc:
         print(f"gradexp.report: error: {exc}", file=sys.stderr)
         return 2

@@ -19,7 +19,7 @@ from gradexp.errors import ConfigError
 #: Summary columns written by the runner (anything else there is a swept hyper-parameter).
 _STANDARD = {"start", "status", "steps", "f_final", "grad_norm", "f_best", "f_start", "minimum",
              "message", "f_star", "group", "lr"}
-_GENERATED = re.compile(r"^((start_)?x\d+|rt_.*)$")
+_GENERATED = re.compile(r"^((start_)?x\d+|rt_.*|evals(_.*)?)$")
 #: Override keys whose jobs would be pooled into one configuration. Empty: every job is its own
 #: configuration, so metrics.csv has one row per job (and per in-job setting) and target.
 REPEAT_KEYS: tuple[str, ...] = ()
