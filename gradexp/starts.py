@@ -48,12 +48,28 @@ def _count(n, what: str) -> int:
     return n
 
 
+GRID_AUTO_MOST = 5  # start.n=auto: this many points per axis ...
+GRID_AUTO_STARTS = 4096  # ... or fewer, so that the grid holds at most this many starts
+
+
+def grid_per_axis(n, dim: int) -> int:
+    """Points per axis of ``start=grid``: ``n`` itself, or for ``n="auto"`` (the default) 5 per axis
+    when 5**dim <= 4096 starts, else the most per axis that stay within 4096 (2 at least: 2**dim
+    starts from 13 dimensions on, up to the grid's limit of 1,000,000)."""
+    if n == "auto" or n is None:
+        fits = [k for k in range(2, GRID_AUTO_MOST + 1) if dim <= 64 and k**dim <= GRID_AUTO_STARTS]
+        return max(fits, default=2)
+    if isinstance(n, str):
+        raise ConfigError(f"start.n must be a whole number >= 1 or auto, got {n!r}")
+    return _count(n, "start.n")
+
+
 def make_starts(cfg, problem, seed: int):
     """Return the start points as a float32 tensor ``[N, dim]``.
 
     ``cfg`` is the ``start`` config node (``kind`` plus ``x`` / ``points`` / ``n``); numbers may be
     arithmetic of numbers with ``pi`` and ``e``. ``grid`` spaces ``n`` points per axis over the
-    objective's bounds (edges included); ``uniform`` draws ``n`` points in the bounds from a
+    objective's bounds (edges included; ``n=auto``: see :func:`grid_per_axis`); ``uniform`` draws ``n`` points in the bounds from a
     generator seeded with ``seed``.
     """
     import torch
@@ -74,7 +90,7 @@ def make_starts(cfg, problem, seed: int):
             raise ConfigError(f"start.points must be a non-empty list of points like [[0,0],[1,-1]], got {raw!r}")
         pts = [_point(p, dim, f"start.points[{i}]") for i, p in enumerate(raw)]
     elif kind == "grid":
-        n = _count(node.get("n"), "start.n")
+        n = grid_per_axis(node.get("n"), dim)
         if n > 1 and (dim > 64 or n**dim > MAX_STARTS):  # (dim > 64: no big-number power for huge dims)
             raise ConfigError(
                 f"start=grid with start.n={n} in {dim} dimensions makes {n}**{dim} starts; "

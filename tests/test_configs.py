@@ -103,7 +103,29 @@ def test_start_instantiates_inside_bounds(name):
 def test_default_is_himmelblau_adam_grid():
     cfg = compose()
     assert cfg.objective._target_.endswith("himmelblau") and cfg.optimizer._target_ == "torch.optim.Adam"
-    assert cfg.start.kind == "grid" and cfg.start.n ** 2 == 25
+    x = make_starts(cfg.start, build(cfg.objective), seed=0)
+    assert cfg.start.kind == "grid" and x.shape == (25, 2)  # the 5 x 5 grid the README promises
+
+
+@pytest.mark.parametrize("dim, per_axis", [(3, 5), (5, 5), (6, 4), (7, 3), (8, 2), (10, 2), (12, 2), (14, 2)])
+def test_default_grid_stays_small_in_many_dimensions(dim, per_axis):
+    # the README: 5 per axis, else the most per axis (>= 2) within 4096 starts; 2 per axis from 13-D
+    cfg = compose("objective=rosenbrock", f"objective.dim={dim}")
+    problem = build(cfg.objective)
+    x = make_starts(cfg.start, problem, seed=0)
+    assert x.shape == (per_axis**dim, dim)
+    for axis in range(dim):  # every axis: per_axis values from the lower to the upper bound
+        values = torch.unique(x[:, axis])
+        assert len(values) == per_axis
+        assert values[0] == problem.lower[axis] and values[-1] == problem.upper[axis]
+
+
+def test_grid_n_refuses_words_other_than_auto():
+    from gradexp.errors import ConfigError
+
+    cfg = compose("start.n=many")
+    with pytest.raises(ConfigError, match="start.n must be a whole number >= 1 or auto"):
+        make_starts(cfg.start, build(cfg.objective), seed=0)
 
 
 def test_every_config_folder_is_a_shipped_package():
