@@ -8,6 +8,7 @@ the cyclic garbage collector paused over those imports (see gradexp.startup).
 
 from __future__ import annotations
 
+import json
 import logging
 import math
 import os
@@ -135,14 +136,17 @@ def _already_done(out: Path, digest: str) -> bool:
 def score(summary) -> float:
     """The number a sweeper optimises: the median final gap f − f* over starts (f when f* is unknown).
 
-    Divergence and failure give ``inf`` (never NaN, which sweepers cannot rank).
+    A diverged or failed start counts as ``inf`` (whatever finite value it carried when it was
+    stopped), so a job whose median start diverged, or that failed, scores ``inf`` (never NaN, which
+    sweepers cannot rank).
     """
     import numpy as np
 
     f = summary["f_final"].to_numpy(dtype=float)
     fs = summary["f_star"].to_numpy(dtype=float) if "f_star" in summary else np.full_like(f, np.nan)
     gap = np.where(np.isnan(fs), f, np.abs(f - fs))
-    gap = np.where(np.isfinite(gap), gap, np.inf)
+    lost = summary["status"].isin(("diverged", "error")).to_numpy() if "status" in summary else False
+    gap = np.where(np.isfinite(gap) & ~lost, gap, np.inf)
     value = float(np.median(gap)) if len(gap) else math.inf
     return value if math.isfinite(value) else math.inf
 
@@ -327,8 +331,15 @@ def main() -> None:
     except (ValueError, OSError):  # not the main thread
         pass
     check_overrides(sys.argv[1:])
+    from gradexp import launch
+
+    os.environ[launch.COMMAND_ENV] = json.dumps(sys.argv)  # job processes record the user's command
     if full_error_wanted():
-        task()
+        try:
+            task()
+        except Exception as exc:  # a launcher that lost jobs: the report first, then Hydra's traceback
+            launch.finish_lost_sweep(exc)
+            raise
         return
     os.environ["HYDRA_FULL_ERROR"] = "1"  # Hydra raises instead of printing; reported below in one line
     try:
@@ -336,6 +347,9 @@ def main() -> None:
     except KeyboardInterrupt:
         _fail("interrupted", EXIT_INTERRUPTED)
     except Exception as exc:
+        lost = launch.finish_lost_sweep(exc)  # a job's process died: report what finished, say how to resume
+        if lost is not None:
+            raise SystemExit(lost) from None
         message, code = describe_error(exc)
         _fail(message, code)
 

@@ -27,10 +27,16 @@ class SweepCallback(Callback):
     def on_multirun_start(self, config, **kwargs) -> None:
         """Remember the sweep folder as resolved when the sweep starts (``${now:...}`` stamps)."""
         self._sweep_dir = self._dir(config)
+        from gradexp import launch
+
+        launch.sweep_started(config, self._sweep_dir)  # a launcher that loses jobs still gets a report
 
     def on_multirun_end(self, config, **kwargs) -> None:
         """Write the sweep outputs and print one line: jobs done/failed and where the report is."""
         sweep_dir = self._sweep_dir or self._dir(config)
+        from gradexp import launch
+
+        launch.ACTIVE.clear()  # the sweep ended normally
         try:
             from omegaconf import OmegaConf
 
