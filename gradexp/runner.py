@@ -27,6 +27,7 @@ import torch
 from gradexp import startup
 from gradexp.errors import ConfigError
 from gradexp.optim import expand_hparams, is_elementwise, optimizer_spec, schedule_factory
+from gradexp.threads import policy as thread_policy
 
 # The Δf targets of the report (COCO-style), recorded exactly while running.
 TARGETS = (1e1, 1e-1, 1e-3, 1e-5, 1e-7)
@@ -559,7 +560,7 @@ def run(cfg, out_dir=None):
     label = f"{problem.name} × {cls.__name__}"
     progress = _Progress(st.progress, st.steps, label)
     per_start = st.per_start or not is_elementwise(cls)
-    with _StopFlag() as flag:
+    with _StopFlag() as flag, thread_policy(cfg, 1 if per_start else M, x0.shape[1], engine):
         if engine != "exact":  # gradexp.fast: functional steps, compiled or eager-vectorised (approximate)
             from gradexp.fast import compiled_loop
 
