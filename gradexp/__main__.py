@@ -199,7 +199,7 @@ def task(cfg) -> float:
         _fail(f"{message} (set HYDRA_FULL_ERROR=1 for the traceback)", 1)
     print(f"gradexp: {len(summary)} starts ("
           + ", ".join(f"{n} {s}" for s, n in summary["status"].value_counts().items())
-          + f"); results in {out}")
+          + f"); {summary.attrs.get('path', '')}; results in {out}")
     return score(summary)
 
 
