@@ -333,6 +333,7 @@ def main() -> None:
     check_overrides(sys.argv[1:])
     from gradexp import launch
 
+    launch.ACTIVE.clear()
     os.environ[launch.COMMAND_ENV] = json.dumps(sys.argv)  # job processes record the user's command
     if full_error_wanted():
         try:

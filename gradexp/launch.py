@@ -173,6 +173,8 @@ def finish_lost_sweep(exc: BaseException) -> int | None:
     reason = what_happened(exc)
     wait_for_local_jobs()
     lost = record_lost(sweep["dir"], sweep["jobs"], reason, sweep.get("objective"))
+    if not lost:
+        return None  # every job recorded how it ended: the error is the sweeper's own
     err = sys.stderr
     err.write(f"gradexp sweep: the launcher stopped ({reason}); {len(lost)} job(s) lost:\n")
     for name, what in lost:

@@ -174,3 +174,38 @@ def test_slurm_launcher_config_composes(tmp_path):
     assert (launcher["partition"], launcher["timeout_min"], launcher["cpus_per_task"],
             launcher["array_parallelism"]) == ("batch", 30, 1, 8)
     assert "signal_delay_s" in launcher
+
+
+def test_the_launchers_error_in_a_few_words():
+    from gradexp.launch import what_happened
+
+    joblib_text = ("A worker process managed by the executor was unexpectedly terminated. This could be caused by "
+                   "a segmentation fault.\n\nThe exit codes of the workers are {SIGKILL(-9)}")
+    assert what_happened(RuntimeError(joblib_text)) == "killed by signal 9 (SIGKILL)"
+    assert what_happened(ValueError("Job 12 (task: 0) with path /x has not produced any output (state: X)\nmore")) \
+        == "ValueError: Job 12 (task: 0)"
+
+
+def test_the_resume_command_keeps_the_overrides_and_fixes_the_folder():
+    from gradexp.launch import resume_command
+
+    argv = ["/x/gradexp/__main__.py", "-m", "optimizer.lr=1,2", "hydra.sweep.dir=elsewhere", "resume=false",
+            "objective.expr=x0 ** 2"]
+    assert shlex.split(resume_command(argv, "/s/w")) == ["python", "-m", "gradexp", "-m", "optimizer.lr=1,2",
+                                                         "objective.expr=x0 ** 2", "hydra.sweep.dir=/s/w"]
+
+
+def test_the_jobs_of_a_sweep_are_known_before_they_run():
+    from hydra import compose as hcompose
+    from hydra import initialize_config_module
+
+    from gradexp.launch import expected_jobs
+
+    from omegaconf import open_dict
+
+    with initialize_config_module(config_module="gradexp.conf", version_base=None):
+        cfg = hcompose("config", return_hydra_config=True)
+    with open_dict(cfg):  # as Hydra records a multirun's command line
+        cfg.hydra.overrides.task = ["optimizer=sgd,adam", "optimizer.lr=1,2", "run.steps=3"]
+    assert expected_jobs(cfg) == [[f"optimizer={o}", f"optimizer.lr={lr}", "run.steps=3"]
+                                  for o in ("sgd", "adam") for lr in (1, 2)]
