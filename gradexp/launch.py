@@ -124,6 +124,7 @@ def record_lost(sweep_dir, jobs, reason: str, objective=None) -> list[tuple[str,
 
     ``objective``: the sweep's objective choice, recorded for jobs that do not choose their own (the
     report files a lost job under its objective)."""
+    import pandas as pd
     import yaml
 
     from gradexp import records
@@ -144,8 +145,6 @@ def record_lost(sweep_dir, jobs, reason: str, objective=None) -> list[tuple[str,
         (folder / ".hydra").mkdir(parents=True, exist_ok=True)
         if overrides is not None and not (folder / ".hydra" / "overrides.yaml").is_file():
             (folder / ".hydra" / "overrides.yaml").write_text(yaml.safe_dump(overrides, sort_keys=False))
-        import pandas as pd
-
         records.write_csv(pd.DataFrame({"start": [pd.NA], "status": ["error"], "steps": [pd.NA],
                                         "f_final": [float("nan")], "message": [what]}), folder / "summary.csv")
         records.write_json({"status": "lost", "error": what, "command": user_command(),
