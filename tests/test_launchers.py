@@ -164,7 +164,7 @@ def test_optuna_gets_inf_for_diverged_runs_and_agrees_with_the_report(tmp_path):
 
 @_needs("hydra_submitit_launcher")
 def test_slurm_launcher_config_composes(tmp_path):
-    proc = run_cli(["-m", "hydra/launcher=submitit_slurm", "hydra.launcher.partition=batch",
+    proc = run_cli(["hydra/launcher=submitit_slurm", "hydra.launcher.partition=batch",
                     "hydra.launcher.timeout_min=30", "hydra.launcher.cpus_per_task=1",
                     "hydra.launcher.array_parallelism=8", "--cfg", "hydra"], cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr
