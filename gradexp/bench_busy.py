@@ -32,8 +32,8 @@ def bench_busy(b, steps: int, repeat: int, sizes=BUSY_SIZES) -> None:
         for n in sizes:
             base = _overrides("himmelblau", 2, "adam", n, steps)
             times = {name: [] for name, _ in SETTINGS}
-            for _ in range(max(3, repeat)):  # interleaved: the neighbour's share drifts alike for all
-                for name, extra in SETTINGS:
+            for r in range(max(3, repeat)):  # interleaved, in rotated order: drift and order cost alike for all
+                for name, extra in SETTINGS[r % 3:] + SETTINGS[:r % 3]:
                     times[name].append(runner_run([*base, *extra])[0])
             med = {name: statistics.median(v) for name, v in times.items()}
             best = min(med["1 thread"], med["2 threads"])
