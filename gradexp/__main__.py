@@ -9,6 +9,7 @@ the cyclic garbage collector paused over those imports (see gradexp.startup).
 from __future__ import annotations
 
 import contextlib
+import json
 import logging
 import math
 import os
@@ -137,14 +138,17 @@ def _already_done(out: Path, digest: str) -> bool:
 def score(summary) -> float:
     """The number a sweeper optimises: the median final gap f − f* over starts (f when f* is unknown).
 
-    Divergence and failure give ``inf`` (never NaN, which sweepers cannot rank).
+    A diverged or failed start counts as ``inf`` (whatever finite value it carried when it was
+    stopped), so a job whose median start diverged, or that failed, scores ``inf`` (never NaN, which
+    sweepers cannot rank).
     """
     import numpy as np
 
     f = summary["f_final"].to_numpy(dtype=float)
     fs = summary["f_star"].to_numpy(dtype=float) if "f_star" in summary else np.full_like(f, np.nan)
     gap = np.where(np.isnan(fs), f, np.abs(f - fs))
-    gap = np.where(np.isfinite(gap), gap, np.inf)
+    lost = summary["status"].isin(("diverged", "error")).to_numpy() if "status" in summary else False
+    gap = np.where(np.isfinite(gap) & ~lost, gap, np.inf)
     value = float(np.median(gap)) if len(gap) else math.inf
     return value if math.isfinite(value) else math.inf
 
@@ -218,7 +222,9 @@ def _closing_line(cfg, summary, out: Path, seconds: float) -> str:
         optima = build(cfg.objective).optima(maximize)[1]
     except Exception:  # noqa: BLE001  (the line then names the optima by index only)
         optima = ()
-    return closing_line(summary, out, seconds, maximize, optima, budget=cfg.run.get("steps"))
+    line = closing_line(summary, out, seconds, maximize, optima, budget=cfg.run.get("steps"))
+    path = summary.attrs.get("path")  # which optimizer path ran, and why (gradexp.probe)
+    return line.replace("; results in ", f"; {path}; results in ", 1) if path else line
 
 
 def discard_refused_run(out: Path, job_name: str) -> None:
@@ -394,8 +400,16 @@ def main() -> None:
     except (ValueError, OSError):  # not the main thread
         pass
     check_overrides(sys.argv[1:])
+    from gradexp import launch
+
+    launch.ACTIVE.clear()
+    os.environ[launch.COMMAND_ENV] = json.dumps(sys.argv)  # job processes record the user's command
     if full_error_wanted():
-        task()
+        try:
+            task()
+        except Exception as exc:  # a launcher that lost jobs: the report first, then Hydra's traceback
+            launch.finish_lost_sweep(exc)
+            raise
         return
     os.environ["HYDRA_FULL_ERROR"] = "1"  # Hydra raises instead of printing; reported below in one line
     try:
@@ -403,6 +417,9 @@ def main() -> None:
     except KeyboardInterrupt:
         _fail("interrupted", EXIT_INTERRUPTED)
     except Exception as exc:
+        lost = launch.finish_lost_sweep(exc)  # a job's process died: report what finished, say how to resume
+        if lost is not None:
+            raise SystemExit(lost) from None
         message, code = describe_error(exc)
         _fail(message, code)
 

@@ -14,6 +14,8 @@ Measures, in one process and one run (ratios are side by side, so they survive a
   clipping 1.0, 600 Adam lrs, 40 × 30 SGD (lr, momentum) pairs and 600 Lion lrs (when
   pytorch-optimizer is installed) per function) with ``run.engine=vector``, plus the exact engine
   on a sample of candidates (time per candidate, max deviation);
+- ``busy``: one process spinning beside the run; default threads vs 1 vs 2 at 64/1024/16384 starts;
+- ``lion``: pytorch_optimizer.Lion, batched after the probe, vs Adam at 1024 starts;
 - ``memory`` (only with ``--memory``): peak RSS of the CLI at 16384 starts × 20000 steps.
 
 The tutorial loop runs one start; its point-steps/s is its rate per start, which is what running
@@ -38,7 +40,7 @@ import time
 SIZES = (1, 64, 1024, 16384)
 OPTIMIZERS = ("sgd", "adam", "rmsprop", "lbfgs")
 LBFGS_MAX_N = 16  # LBFGS runs one optimizer per start (and only on the 2-D objective)
-CASES = ("tutorial", "bare", "runner", "cli", "compiled", "help", "hparams", "study")
+CASES = ("tutorial", "bare", "runner", "cli", "compiled", "help", "hparams", "study", "busy", "lion")
 OPT_KW = {"sgd": dict(lr=1e-3), "adam": dict(lr=1e-3), "rmsprop": dict(lr=1e-3), "lbfgs": dict(lr=1.0)}
 OBJECTIVES = (("himmelblau", 2), ("rosenbrock", 50), ("rosenbrock", 10), ("bbob", 10))
 OBJECTIVE_KEYS = {"bbob": ["objective.function=10"]}  # BBOB's rotated ellipsoid f10, beside Rosenbrock d=10
@@ -593,6 +595,14 @@ def main(argv=None):
         bench_hparams(b, 50 if a.quick else 500, a.quick)
     if "study" in cases:
         bench_study(b, a.quick, sample=5 if a.quick else 20)
+    if "busy" in cases:  # one spinning process beside the run: default vs 1 vs 2 threads
+        from gradexp.bench_busy import bench_busy
+
+        bench_busy(b, 50 if a.quick else steps, repeat, sizes=(16, 64) if a.quick else (64, 1024, 16384))
+    if "lion" in cases:  # pytorch_optimizer.Lion batched (gradexp.probe) vs Adam
+        from gradexp.bench_lion import bench_lion
+
+        bench_lion(b, 50 if a.quick else steps, repeat, n=16 if a.quick else 1024)
     if a.memory:
         bench_memory(b, a.quick)
     _targets(b, steps)

@@ -23,7 +23,7 @@ ELEMENTWISE = frozenset(
     )
 )
 # Keys we never forward to a constructor (gradexp's own bookkeeping).
-_OWN_KEYS = ("_target_", "_partial_", "_recursive_", "_convert_", "_args_")
+_OWN_KEYS = ("_target_", "_partial_", "_recursive_", "_convert_", "_args_", "batched")
 
 
 def class_path(cls) -> str:

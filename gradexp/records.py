@@ -445,6 +445,7 @@ def config_hash(cfg) -> str:
 def provenance(cfg, problem, cls, kwargs, maximize, f_opt, n_starts, status, error=None, t_start=None):
     """The provenance record of a run as a dict (versions, seed, command line, git commit, ...)."""
     import gradexp
+    from gradexp.launch import user_command
     from gradexp.optim import class_path
 
     overrides = []
@@ -463,7 +464,7 @@ def provenance(cfg, problem, cls, kwargs, maximize, f_opt, n_starts, status, err
         **_facts.environment(),  # numpy, torch threads, uncommitted changes (compared by reproduce)
         "platform": platform.platform(),
         "seed": cfg.get("seed"),
-        "command": list(sys.argv),
+        "command": user_command(),  # the launching process's command, not a launcher worker's
         "cwd": os.getcwd(),
         "git_commit": git_commit(),
         "gradexp_git_commit": git_commit(Path(__file__).resolve().parent),

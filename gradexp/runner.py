@@ -27,6 +27,8 @@ from gradexp import startup, stopping
 from gradexp.errors import ConfigError
 from gradexp.optim import expand_hparams, is_elementwise, optimizer_spec, schedule_factory
 from gradexp.progress import Progress as _Progress  # a tqdm bar on a terminal, plain lines in a log
+from gradexp.probe import batching
+from gradexp.threads import policy as thread_policy
 
 # The Δf targets of the report (COCO-style), recorded exactly while running.
 TARGETS = (1e1, 1e-1, 1e-3, 1e-5, 1e-7)
@@ -539,8 +541,9 @@ def run(cfg, out_dir=None):
     noise_gen = torch.Generator().manual_seed(seed) if st.grad_noise > 0 else None
     label = f"{problem.name} × {cls.__name__}"
     progress = _Progress(st.progress, st.steps, label)
-    per_start = st.per_start or not is_elementwise(cls)
-    with _StopFlag() as flag:
+    batched, why = batching(cls, kwargs, cfg.optimizer.get("batched"))  # exact batching only (gradexp.probe)
+    per_start, why = (True, "run.per_start=true") if st.per_start else (not batched, why)
+    with _StopFlag() as flag, thread_policy(cfg, 1 if per_start else M, x0.shape[1], engine):
         if engine != "exact":  # gradexp.fast: functional steps, compiled or eager-vectorised (approximate)
             from gradexp.fast import compiled_loop
 
@@ -570,6 +573,7 @@ def run(cfg, out_dir=None):
     progress.close()
     interrupted = any(r.interrupted for r in results)
     trace, summary = records.tables(problem, results, order, M, N, groups, maximize, f_opt, optima, x0.cpu())
+    summary.attrs["path"] = f"{'one optimizer per start' if per_start else 'one batched optimizer'} ({why})"
     if printer is not None:
         printer.finish(summary)
     if out_dir is not None:

@@ -30,6 +30,9 @@ class SweepCallback(Callback):
         """Remember the sweep folder as resolved when the sweep starts (``${now:...}`` stamps)."""
         self._sweep_dir = self._dir(config)
         self._jobs = _job_lines(config)
+        from gradexp import launch
+
+        launch.sweep_started(config, self._sweep_dir)  # a launcher that loses jobs still gets a report
 
     def on_job_end(self, config, job_return, **kwargs) -> None:
         """A line per finished job: jobs done of the total and the time left (``run.progress=false``: none)."""
@@ -43,6 +46,9 @@ class SweepCallback(Callback):
     def on_multirun_end(self, config, **kwargs) -> None:
         """Write the sweep outputs and print one line: jobs done/failed and where the report is."""
         sweep_dir = self._sweep_dir or self._dir(config)
+        from gradexp import launch
+
+        launch.ACTIVE.clear()  # the sweep ended normally
         try:
             from omegaconf import OmegaConf
 
