@@ -23,7 +23,8 @@ STEPS = 20
 def ascent():
     points = "start.points=[%s]" % ",".join(f"[{a},{b}]" for a, b in STARTS)
     _, summary = gradexp.run(compose("objective=himmelblau", "objective.maximize=true", "optimizer=sgd",
-                                     "optimizer.lr=0.01", "start=points", points, f"run.steps={STEPS}"))
+                                     "optimizer.lr=0.01", "start=points", points, f"run.steps={STEPS}",
+                                     "run.stop_at_target=false"))  # the whole budget, as the plain loop
     loops = [plain_loop(torch.optim.SGD, dict(lr=0.01), STEPS, s, maximize=True) for s in STARTS]
     return summary, loops
 

@@ -114,7 +114,9 @@ def test_closing_line_says_what_the_summary_holds(tmp_path):
                    "plot.enabled=false"], cwd=tmp_path)
     assert res.returncode == 0, res.stderr
     s = pd.read_csv(run_dir / "summary.csv")
-    line = res.stdout.strip().splitlines()[-1]
+    lines = res.stdout.strip().splitlines()
+    assert lines[-1] == f"gradexp: open {run_dir / 'index.html'}"  # the page to open comes last
+    line = lines[-2]
     m = LINE.match(line)
     assert m, line
     n, reached, ended, best, bx0, bx1, bstart, lo, hi, budget, statuses, folder = m.groups()
