@@ -36,6 +36,7 @@ import time
 import torch
 
 from gradexp.errors import ConfigError
+from gradexp.outcome import CONVERGED, DIVERGED, INTERRUPTED, MAX_STEPS, TARGETS, Result
 
 CHUNK = 4  # optimizer steps fused into one compiled call
 COEF_BLOCK = 512  # steps of per-step scalars computed at a time
@@ -195,7 +196,6 @@ def _make_step(problem, name: str, sets: list[dict], G: int, st, sense: float, c
     wd = any(s["weight_decay"] != 0 for s in sets)
     lion_decoupled = name == "Lion" and bool(sets[0]["weight_decouple"])
     flt_max = float(torch.finfo(torch.float32).max)
-    from gradexp.runner import CONVERGED, DIVERGED, MAX_STEPS
 
     def loss(xt):
         f = f_obj(xt.t())
@@ -314,7 +314,7 @@ def compiled_loop(problem, x0, cls, kwargs, groups, make_sched, st, log_steps, m
     every hyper-parameter is a per-group ``[G, 1]`` tensor, so thousands of ``run.hparams``
     settings cost about as much as one (``torch.optim`` loops over param groups in Python).
 
-    Returns a :class:`gradexp.runner.Result` exactly like the exact loop's, so records and plots
+    Returns a :class:`gradexp.outcome.Result` exactly like the exact loop's, so records and plots
     work unchanged. Compile time is kept in :data:`LAST_STATS` (``compile_seconds``).
     """
     if engine == "vector":
@@ -331,7 +331,6 @@ def compiled_loop(problem, x0, cls, kwargs, groups, make_sched, st, log_steps, m
 
 def _run(problem, x0, cls, kwargs, groups, make_sched, st, log_steps, maximize, f_opt, stop_flag, K, engine):
     from gradexp import startup
-    from gradexp.runner import INTERRUPTED, MAX_STEPS, TARGETS, Result
 
     startup.resume()  # the command line's imports are done: collect again (compiling makes garbage)
 

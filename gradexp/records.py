@@ -21,12 +21,12 @@ import numpy as np
 import pandas as pd
 
 from gradexp.errors import ConfigError
+from gradexp.outcome import CLOSE_TO_OPTIMUM, DIVERGED, INTERRUPTED, STATUS, TARGETS, target_column
 
 try:
     _STR = np.dtypes.StringDType()  # numpy >= 2: variable-length strings, formatted and joined in C
 except AttributeError:
     _STR = None  # older numpy: pandas writes the CSV text
-CLOSE_TO_OPTIMUM = 1e-2  # a start "reached" a known optimum when it ends this close to it
 
 
 def tables(problem, results, order, M, N, groups, maximize, f_opt, optima, x0):
@@ -37,8 +37,6 @@ def tables(problem, results, order, M, N, groups, maximize, f_opt, optima, x0):
     ``interrupted`` after 0 steps. The trace holds, start by start, every logged step before the
     start stopped and then its final row (step = the step it stopped at).
     """
-    from gradexp.runner import DIVERGED, INTERRUPTED, STATUS, TARGETS, target_column
-
     status_names = np.array(STATUS, dtype=object)
 
     d = problem.dim

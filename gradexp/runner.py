@@ -20,27 +20,18 @@ import signal
 import sys
 import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import torch
 
 from gradexp import startup
 from gradexp.errors import ConfigError
 from gradexp.optim import expand_hparams, is_elementwise, optimizer_spec, schedule_factory
+from gradexp.outcome import CONVERGED, DIVERGED, INTERRUPTED, MAX_STEPS, TARGETS, Result
 
-# The Δf targets of the report (COCO-style), recorded exactly while running.
-TARGETS = (1e1, 1e-1, 1e-3, 1e-5, 1e-7)
-STATUS = ("running", "converged", "diverged", "max_steps", "interrupted")
-RUNNING, CONVERGED, DIVERGED, MAX_STEPS, INTERRUPTED = range(5)
 PROGRESS_EVERY = 64  # steps between looks at the clock for the progress line
 FLT_MAX = float(torch.finfo(torch.float32).max)
 ENGINES = ("exact", "compiled", "vector")  # run.engine: this module's loop, or gradexp.fast (two modes)
-
-
-def target_column(delta: float) -> str:
-    """Summary column holding the first step that reached f* + ``delta``: ``rt_1e-3`` etc."""
-    exp = math.log10(delta)
-    return f"rt_1e{int(round(exp))}" if abs(exp - round(exp)) < 1e-9 else f"rt_{delta:g}"
 
 
 @dataclass
@@ -118,26 +109,6 @@ def log_schedule(steps: int, points: int, every: int | None, starts: int, max_ro
     if every:
         chosen.update(range(0, steps + 1, every))
     return sorted(s for s in chosen if 0 <= s <= steps)
-
-
-@dataclass
-class Result:
-    """What one pass of the loop produced (tensors on the host)."""
-
-    log_steps: list[int] = field(default_factory=list)
-    log_x: list = field(default_factory=list)      # each [M, d]
-    log_f: list = field(default_factory=list)      # each [M]
-    log_g: list = field(default_factory=list)      # each [M]
-    log_lr: list = field(default_factory=list)     # each list[G] of floats
-    x: object = None        # final points [M, d]
-    f: object = None        # f at the final points [M]
-    g: object = None        # gradient norm at the final points [M]
-    status: object = None   # [M] int
-    stop: object = None     # [M] step at which each start stopped
-    f_best: object = None   # [M] best f seen (objective's own value)
-    hits: object = None     # [M, T] first step reaching each target, -1 if never
-    lr_final: object = None  # [M] lr each start had at its last step
-    interrupted: bool = False
 
 
 class _StopFlag:

@@ -7,7 +7,8 @@ import pandas as pd
 import pytest
 import torch
 
-from gradexp.runner import TARGETS, log_schedule, run, target_column
+from gradexp.outcome import TARGETS, target_column
+from gradexp.runner import log_schedule, run
 from tests.conftest import compose, same_bits
 
 ELEMENTWISE = ["sgd", "adam", "adamw", "adamax", "nadam", "radam", "rmsprop", "adagrad", "adadelta", "asgd", "rprop"]
@@ -310,7 +311,8 @@ def test_a_nan_after_targets_in_the_same_block_leaves_their_steps_exact():
     another start goes on: the first steps and the best f are those of a plain loop over the finite
     values; the NaN stops the start as diverged at that step."""
     from gradexp.objectives.core import Problem
-    from gradexp.runner import DIVERGED, MAX_STEPS, Settings, _loop
+    from gradexp.outcome import DIVERGED, MAX_STEPS
+    from gradexp.runner import Settings, _loop
 
     def f(x):  # x0² (f* = 0); NaN once x0 is below 0.05 where x1 > 0
         return torch.where((x[..., 0] < 0.05) & (x[..., 1] > 0), math.nan, x[..., 0] ** 2 + 0 * x[..., 1])
