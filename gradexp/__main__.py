@@ -169,7 +169,7 @@ def task(cfg) -> float:
 
             print(f"gradexp: job {hc.job.num} already complete in {out}; skipped (resume=false redoes it)")
             return score(pd.read_csv(out / "summary.csv"))
-        from gradexp.runner import run
+        from gradexp import run
 
         _, summary = run(cfg, out_dir=out)
     except ConfigError as exc:
@@ -200,10 +200,10 @@ def task(cfg) -> float:
 
 
 def _record_failure(out: Path, cfg, message: str, status: str = "error") -> None:
-    from gradexp import records
+    from gradexp import rundir
 
     try:
-        records.write_failure(out, cfg, message, status=status)
+        rundir.write_failure(out, cfg, message, status=status)
     except Exception:  # the output folder itself may be the problem; the error line says enough
         pass
 

@@ -470,12 +470,35 @@ def _takes_closure(opt) -> bool:
     return p is not None and p.default is inspect.Parameter.empty or type(opt).__name__ == "LBFGS"
 
 
-def run(cfg, out_dir=None):
+@dataclass
+class RunTables:
+    """A finished (or interrupted) run: its tables and what the run folder records about it."""
+
+    trace: object
+    summary: object
+    problem: object
+    cls: type
+    kwargs: dict
+    maximize: bool
+    f_opt: float | None
+    interrupted: bool
+    t_start: float
+
+
+def run(cfg):
     """Run one composed config; return ``(trace, summary)`` as pandas DataFrames.
 
-    When ``out_dir`` is given, ``trace.csv``, ``summary.csv``, ``provenance.json`` and the
-    plots are written there (each file atomically).
+    Writes nothing (``gradexp.run(cfg, out_dir)`` also writes the run folder). A run cut short by
+    SIGINT/SIGTERM raises ``KeyboardInterrupt`` after its starts have been recorded in the tables.
     """
+    done = execute(cfg)
+    if done.interrupted:
+        raise KeyboardInterrupt
+    return done.trace, done.summary
+
+
+def execute(cfg) -> RunTables:
+    """Run one composed config into its tables (an interrupted run too: see ``interrupted``)."""
     from gradexp import records
     from gradexp.objectives import build
     from gradexp.starts import make_starts
@@ -562,9 +585,4 @@ def run(cfg, out_dir=None):
     trace, summary = records.tables(problem, results, order, M, N, groups, maximize, f_opt, optima, x0.cpu())
     if printer is not None:
         printer.finish(summary)
-    if out_dir is not None:
-        records.write_run(out_dir, cfg, problem, trace, summary, cls, kwargs, maximize, f_opt,
-                          status="interrupted" if interrupted else "complete", t_start=t_start)
-    if interrupted:
-        raise KeyboardInterrupt
-    return trace, summary
+    return RunTables(trace, summary, problem, cls, kwargs, maximize, f_opt, interrupted, t_start)
