@@ -4,7 +4,7 @@
 Heavy libraries (torch, pandas, matplotlib) are imported only when a run needs them.
 """
 
-__version__ = "0.1.0"
+from gradexp._version import __version__
 
 __all__ = ["run", "__version__"]
 

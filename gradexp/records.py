@@ -420,7 +420,7 @@ def config_hash(cfg) -> str:
 
 def provenance(cfg, problem, cls, kwargs, maximize, f_opt, n_starts, status, error=None, t_start=None):
     """The provenance record of a run as a dict (versions, seed, command line, git commit, ...)."""
-    import gradexp
+    from gradexp._version import __version__
     from gradexp.optim import class_path
 
     overrides = []
@@ -433,7 +433,7 @@ def provenance(cfg, problem, cls, kwargs, maximize, f_opt, n_starts, status, err
         pass
     now = time.time()
     return {
-        "gradexp": gradexp.__version__,
+        "gradexp": __version__,
         "python": platform.python_version(),
         "torch": _torch_version(),
         "platform": platform.platform(),
