@@ -312,7 +312,8 @@ def test_a_nan_after_targets_in_the_same_block_leaves_their_steps_exact():
     values; the NaN stops the start as diverged at that step."""
     from gradexp.objectives.core import Problem
     from gradexp.outcome import DIVERGED, MAX_STEPS
-    from gradexp.runner import Settings, _loop
+    from gradexp.loop import run_rows as _loop
+    from gradexp.settings import Settings
 
     def f(x):  # x0² (f* = 0); NaN once x0 is below 0.05 where x1 > 0
         return torch.where((x[..., 0] < 0.05) & (x[..., 1] > 0), math.nan, x[..., 0] ** 2 + 0 * x[..., 1])
@@ -364,7 +365,7 @@ def test_an_objective_that_is_a_view_of_x_is_logged_as_it_was():
 
 
 def test_nan_to_inf_turns_only_nan_into_plus_infinity():
-    from gradexp.runner import _nan_to_inf
+    from gradexp.bookkeeping import _nan_to_inf
 
     t = torch.tensor([math.nan, math.inf, -math.inf, 3.0e38, -0.0, 1.5, math.nan], dtype=torch.float32)
     out = _nan_to_inf(t)
