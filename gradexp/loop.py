@@ -28,31 +28,25 @@ PROGRESS_EVERY = 64  # steps between looks at the clock for the progress line
 
 def run_rows(problem, x0, make_opt, make_sched, groups_of_rows, st, log_steps, maximize, f_opt,
              printer=None, stop_flag=None, progress=None, noise_gen=None, printer_tensors=False) -> Result:
-    """Run the optimisation of the rows ``x0 [M, d]`` for ``st.steps`` (a :class:`gradexp.settings.Settings`).
+    """Run the rows ``x0 [M, d]`` for ``st.steps`` (``st``: :class:`gradexp.settings.Settings`).
 
-    ``groups_of_rows`` lists the ``range`` of rows of each param group (consecutive blocks).
-    Stopped starts are frozen at the point where they stopped. ``printer`` (report.format),
-    ``progress`` (the progress line) and ``stop_flag`` (SIGINT/SIGTERM) are optional observers.
-    """
+    ``groups_of_rows``: the ``range`` of rows of each param group (consecutive blocks). ``printer``
+    (report.format), ``progress`` (progress line), ``stop_flag`` (SIGINT/SIGTERM): observers."""
     sense = -1.0 if maximize else 1.0
     steps = st.steps
     params = [x0[rows.start:rows.stop].clone().requires_grad_(True) for rows in groups_of_rows]
     opt = make_opt(params)
     sched = make_sched(opt) if make_sched else None
     startup.resume()  # the command line's imports are done (torch.optim's included): collect again
-    stepper = Stepper(opt, params, problem, st, sense, noise_gen)
-    M, dev = x0.shape[0], x0.device
+    stepper, M, dev = Stepper(opt, params, problem, st, sense, noise_gen), x0.shape[0], x0.device
     guard, rules = DivergenceGuard(problem, st.diverge_factor, dev), Convergence(st, sense)
-    stopping = Stopping(M, steps, dev, groups_of_rows)
-    best = BestAndTargets(M, f_opt, sense, dev)
-    res = Result()
+    stopping, best, res = Stopping(M, steps, dev, groups_of_rows), BestAndTargets(M, f_opt, sense, dev), Result()
     log, rates = TraceLog(log_steps, res), Rates(opt, sched)
     need_gn_each_step = st.grad_tol > 0 or st.clip_grad_norm is not None
     show = _Printing(printer, printer_tensors, sense, params) if printer is not None else None
     # the per-step path reads locals only (attribute lookups add up over millions of steps)
     fn, grad_of, vnorm = problem.f, torch.autograd.grad, torch.linalg.vector_norm
-    one_param = len(params) == 1
-    k = 0
+    one_param, k = len(params) == 1, 0
     for k in range(steps + 1):
         X = params[0] if one_param else torch.cat(params)
         f = fn(X)
@@ -75,10 +69,8 @@ def run_rows(problem, x0, make_opt, make_sched, groups_of_rows, st, log_steps, m
             log.record(k, Xd, fd, f, gn, rates.now)
         if last:
             break
-        if stop_flag is not None and stop_flag.set:
-            res.interrupted = True
-            break
-        if stopping.all_stopped():
+        if stop_flag is not None and stop_flag.set or stopping.all_stopped():
+            res.interrupted = stop_flag is not None and stop_flag.set  # (a signal: the starts still running)
             break
         if progress is not None and k % PROGRESS_EVERY == 0:
             progress.update(k, stopping.active)
@@ -92,11 +84,16 @@ def run_rows(problem, x0, make_opt, make_sched, groups_of_rows, st, log_steps, m
             stopping.freeze(params, before)
 
     best.flush()
-    # --- the final state: the last evaluated step (stopped starts are frozen there) ---
+    stopping.finish(k, res.interrupted)
+    return _final(res, Xd, fd, g if gn is None else None, gn, stopping, best, rates, sense, groups_of_rows)
+
+
+def _final(res, X, f, g, gn, stopping, best, rates, sense, groups_of_rows) -> Result:
+    """The Result's final state: the last evaluated step (stopped starts are frozen there); the
+    gradient norm from ``g`` when it was not computed at that step."""
     if gn is None:
         gn = torch.linalg.vector_norm(g, dim=-1)
-    stopping.finish(k, res.interrupted)
-    res.x, res.f, res.g = Xd.cpu(), fd.cpu(), gn.detach().cpu()
+    res.x, res.f, res.g = X.cpu(), f.cpu(), gn.detach().cpu()
     res.status, res.stop = stopping.status.cpu(), stopping.stop.cpu()
     res.f_best = (best.f_best if sense > 0 else -best.f_best).cpu()
     res.hits = best.hits.cpu() if best.hits is not None else None

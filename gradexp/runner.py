@@ -23,9 +23,6 @@ from gradexp.loop import run_rows
 from gradexp.optim import expand_hparams, is_elementwise, optimizer_spec, schedule_factory
 from gradexp.settings import Settings
 
-ENGINES = ("exact", "compiled", "vector")  # run.engine: gradexp.loop, or gradexp.fast (two modes)
-
-
 class _StopFlag:
     """SIGINT/SIGTERM set a flag the loop checks each step; a second Ctrl-C raises as usual."""
 
@@ -110,47 +107,54 @@ def run(cfg):
 def execute(cfg) -> RunTables:
     """Run one composed config into its tables (an interrupted run too: see ``interrupted``)."""
     from gradexp import records
-    from gradexp.objectives import build
-    from gradexp.starts import make_starts
 
     t_start = time.time()
-    problem = build(cfg.objective)
-    maximize = bool(cfg.objective.get("maximize", False))
-    st = Settings.from_cfg(cfg.get("run"))
-    seed = cfg.get("seed", 0)
-    if isinstance(seed, bool) or not isinstance(seed, int):
-        raise ConfigError(f"seed={seed!r} is not accepted; use a whole number")
-    device = str(cfg.get("device", "cpu"))
-    try:
-        dev = torch.device(device)
-        torch.empty(0, device=dev)
-    except (RuntimeError, AssertionError) as exc:
-        raise ConfigError(f"device={device!r} is not available here ({str(exc).splitlines()[0]}); use cpu") from None
-    engine = (cfg.get("run") or {}).get("engine", "exact")
-    if engine not in ENGINES:
-        raise ConfigError(f"run.engine={engine!r} is not accepted; use {', '.join(ENGINES)}")
-    threads = (cfg.get("run") or {}).get("threads", None)
-    if threads is not None and (isinstance(threads, bool) or not isinstance(threads, int) or threads < 1):
-        raise ConfigError(f"run.threads={threads!r} is not accepted; use a whole number >= 1 or null")
-    cls, kwargs = optimizer_spec(cfg.optimizer)
-    groups = expand_hparams(cfg.run.get("hparams"), cls, kwargs)
-    make_sched = schedule_factory(cfg.get("schedule"))
-    starts = make_starts(cfg.start, problem, seed).to(dev)
-    N = starts.shape[0]
-    G = len(groups)
-    f_opt, optima = problem.optima(maximize)
-    x0 = starts.repeat(G, 1)  # group-major: row g*N + i is start i with group g's settings
-    M = x0.shape[0]
-    log_steps = log_schedule(st.steps, st.log_points, st.log_every, M, st.log_max_rows)
+    parts = build_parts(cfg)
+    st, problem, cls = parts.st, parts.problem, parts.cls
+    progress = _Progress(st.progress, st.steps, f"{problem.name} × {cls.__name__}")
+    with _StopFlag() as flag:
+        results, order = _drive(parts, flag, progress)
+    progress.close()
+    interrupted = any(r.interrupted for r in results)
+    trace, summary = records.tables(problem, results, order, parts.M, parts.N, parts.groups, parts.maximize,
+                                    parts.f_opt, parts.optima, parts.x0.cpu())
+    if parts.printer is not None:
+        parts.printer.finish(summary)
+    return RunTables(trace, summary, problem, cls, parts.kwargs, parts.maximize, parts.f_opt, interrupted, t_start)
 
-    printer, print_tensors = None, False
-    if cfg.get("report") is not None:
-        from gradexp.printing import make_printer
 
-        printer = make_printer(cfg.report, problem, maximize)
-    print_tensors = printer is not None and bool(cfg.report.get("print_tensors", False))
+@dataclass
+class Parts:
+    """A run's parts, built from its config and checked once (the loop trusts them)."""
 
-    def make_opt_for(rows_per_group):
+    problem: object
+    maximize: bool
+    st: Settings
+    cls: type
+    kwargs: dict
+    groups: list            # one dict of optimizer settings per hyper-parameter group
+    make_sched: object      # opt -> scheduler, or None
+    x0: object              # [M, d] the starts, group-major: row g*N + i is start i with group g's settings
+    N: int                  # starts
+    f_opt: float | None
+    optima: list
+    log_steps: list
+    printer: object = None
+    print_tensors: bool = False
+    noise_gen: object = None
+
+    @property
+    def M(self) -> int:
+        return self.x0.shape[0]
+
+    @property
+    def G(self) -> int:
+        return len(self.groups)
+
+    def make_opt_for(self, rows_per_group):
+        """An optimizer factory: ``params`` (one per row block) -> the optimizer, block i with group ``rows_per_group[i]``."""
+        cls, kwargs, groups = self.cls, self.kwargs, self.groups
+
         def make(params):
             param_groups = [{"params": [p], **groups[gi]} for p, gi in zip(params, rows_per_group)]
             try:
@@ -159,40 +163,72 @@ def execute(cfg) -> RunTables:
                 raise ConfigError(f"optimizer {cls.__name__} refused its settings: {exc}") from None
         return make
 
-    noise_gen = torch.Generator().manual_seed(seed) if st.grad_noise > 0 else None
-    label = f"{problem.name} × {cls.__name__}"
-    progress = _Progress(st.progress, st.steps, label)
-    per_start = st.per_start or not is_elementwise(cls)
-    with _StopFlag() as flag:
-        if engine != "exact":  # gradexp.fast: functional steps, compiled or eager-vectorised (approximate)
-            from gradexp.fast import compiled_loop
 
-            if printer is not None and (printer.every is not None or print_tensors):
-                raise ConfigError("report.print_every / report.print_tensors need run.engine=exact")
-            results = [compiled_loop(problem, x0, cls, kwargs, groups, make_sched, st, log_steps, maximize,
-                                     f_opt, flag, engine=engine, threads=threads)]
-            order = [list(range(M))]
-        elif not per_start:
-            rows = [range(gi * N, (gi + 1) * N) for gi in range(G)]
-            results = [run_rows(problem, x0, make_opt_for(range(G)), make_sched, rows, st, log_steps, maximize,
-                             f_opt, printer, flag, progress, noise_gen, print_tensors)]
-            order = [list(range(M))]
-        else:
-            results, order = [], []
-            for i in range(M):
-                gi = i // N
-                r = run_rows(problem, x0[i:i + 1], make_opt_for([gi]), make_sched, [range(1)], st, log_steps, maximize,
-                          f_opt, printer if M == 1 else None, flag, None, noise_gen, print_tensors and i == 0)
-                if G > 1:  # the records index the lrs by global group: place this start's at its group
-                    r.log_lr = [[math.nan] * gi + list(lrs) + [math.nan] * (G - gi - 1) for lrs in r.log_lr]
-                results.append(r)
-                order.append([i])
-                progress.update(int(st.steps * (i + 1) / M), torch.ones(M - i - 1))
-                if r.interrupted:
-                    break
-    progress.close()
-    interrupted = any(r.interrupted for r in results)
-    trace, summary = records.tables(problem, results, order, M, N, groups, maximize, f_opt, optima, x0.cpu())
-    if printer is not None:
-        printer.finish(summary)
-    return RunTables(trace, summary, problem, cls, kwargs, maximize, f_opt, interrupted, t_start)
+def build_parts(cfg) -> Parts:
+    """Build and check a run's parts from its composed config (``ConfigError`` names a bad value)."""
+    from gradexp.objectives import build
+    from gradexp.starts import make_starts
+
+    problem = build(cfg.objective)
+    maximize = bool(cfg.objective.get("maximize", False))
+    st = Settings.from_cfg(cfg.get("run"))
+    seed = cfg.get("seed", 0)
+    if isinstance(seed, bool) or not isinstance(seed, int):
+        raise ConfigError(f"seed={seed!r} is not accepted; use a whole number")
+    dev = _device(str(cfg.get("device", "cpu")))
+    cls, kwargs = optimizer_spec(cfg.optimizer)
+    groups = expand_hparams(cfg.run.get("hparams"), cls, kwargs)
+    make_sched = schedule_factory(cfg.get("schedule"))
+    starts = make_starts(cfg.start, problem, seed).to(dev)
+    f_opt, optima = problem.optima(maximize)
+    x0 = starts.repeat(len(groups), 1)
+    log_steps = log_schedule(st.steps, st.log_points, st.log_every, x0.shape[0], st.log_max_rows)
+    parts = Parts(problem, maximize, st, cls, kwargs, groups, make_sched, x0, starts.shape[0], f_opt, optima,
+                  log_steps, noise_gen=torch.Generator().manual_seed(seed) if st.grad_noise > 0 else None)
+    if cfg.get("report") is not None:
+        from gradexp.printing import make_printer
+
+        parts.printer = make_printer(cfg.report, problem, maximize)
+        parts.print_tensors = bool(cfg.report.get("print_tensors", False))
+    if st.engine != "exact" and parts.printer is not None and (parts.printer.every is not None or parts.print_tensors):
+        raise ConfigError("report.print_every / report.print_tensors need run.engine=exact")
+    return parts
+
+
+def _device(device: str):
+    try:
+        dev = torch.device(device)
+        torch.empty(0, device=dev)
+    except (RuntimeError, AssertionError) as exc:
+        raise ConfigError(f"device={device!r} is not available here ({str(exc).splitlines()[0]}); use cpu") from None
+    return dev
+
+
+def _drive(parts: Parts, flag, progress):
+    """Run the parts with the configured engine: ``(results, order)`` (the rows each result covers)."""
+    st, M, G, N = parts.st, parts.M, parts.G, parts.N
+    if st.engine != "exact":  # gradexp.fast: functional steps, compiled or eager-vectorised (approximate)
+        from gradexp.fast import compiled_loop
+
+        return [compiled_loop(parts.problem, parts.x0, parts.cls, parts.kwargs, parts.groups, parts.make_sched, st,
+                              parts.log_steps, parts.maximize, parts.f_opt, flag, engine=st.engine,
+                              threads=st.threads)], [list(range(M))]
+    if not (st.per_start or not is_elementwise(parts.cls)):
+        rows = [range(gi * N, (gi + 1) * N) for gi in range(G)]
+        return [run_rows(parts.problem, parts.x0, parts.make_opt_for(range(G)), parts.make_sched, rows, st,
+                         parts.log_steps, parts.maximize, parts.f_opt, parts.printer, flag, progress, parts.noise_gen,
+                         parts.print_tensors)], [list(range(M))]
+    results, order = [], []
+    for i in range(M):  # one optimizer per start
+        gi = i // N
+        r = run_rows(parts.problem, parts.x0[i:i + 1], parts.make_opt_for([gi]), parts.make_sched, [range(1)], st,
+                     parts.log_steps, parts.maximize, parts.f_opt, parts.printer if M == 1 else None, flag, None,
+                     parts.noise_gen, parts.print_tensors and i == 0)
+        if G > 1:  # the records index the lrs by global group: place this start's at its group
+            r.log_lr = [[math.nan] * gi + list(lrs) + [math.nan] * (G - gi - 1) for lrs in r.log_lr]
+        results.append(r)
+        order.append([i])
+        progress.update(int(st.steps * (i + 1) / M), torch.ones(M - i - 1))
+        if r.interrupted:
+            break
+    return results, order
