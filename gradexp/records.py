@@ -37,37 +37,49 @@ def tables(problem, results, order, M, N, groups, maximize, f_opt, optima, x0):
     ``interrupted`` after 0 steps. The trace holds, start by start, every logged step before the
     start stopped and then its final row (step = the step it stopped at).
     """
-    status_names = np.array(STATUS, dtype=object)
-
-    d = problem.dim
-    xcols = [f"x{i}" for i in range(d)]
-    hp_keys = list(groups[0].keys()) if groups and groups[0] else []
+    xcols = [f"x{i}" for i in range(problem.dim)]
     group_of_row = np.repeat(np.arange(len(groups)), N)
-
     blocks, finals = [], []
     for res, rows in zip(results, order):
         rows = np.asarray(rows)
-        stop = res.stop.numpy()
-        blocks.append(_trace_block(res, rows, stop, group_of_row))
-        hits = res.hits.numpy() if res.hits is not None else None
-        finals.append({
-            "start": rows,
-            "status": res.status.numpy().astype(np.intp),
-            "steps": stop,
-            "f_final": res.f.numpy(),
-            **{c: res.x.numpy()[:, i] for i, c in enumerate(xcols)},
-            "grad_norm": res.g.numpy(),
-            "f_best": res.f_best.numpy(),
-            "f_start": res.log_f[0].numpy(),
-            # first step at each target, -1 if never (as float: NaN where never)
-            **{target_column(t): (np.full(len(rows), np.nan) if hits is None else
-                                  np.where(hits[:, ti] >= 0, hits[:, ti].astype(np.float64), np.nan))
-               for ti, t in enumerate(TARGETS)},
-        })
-
+        blocks.append(_trace_block(res, rows, res.stop.numpy(), group_of_row))
+        finals.append(_final_columns(res, rows, xcols))
     trace = _trace_frame(blocks, xcols) if blocks else pd.DataFrame(columns=["start", "step", *xcols])
     # the summary's columns as arrays, then one DataFrame in the columns' final order
     cols = finals[0] if len(finals) == 1 else {k: np.concatenate([f[k] for f in finals]) for k in finals[0]}
+    cols = _with_starts_never_begun(cols, M, x0, xcols)
+    summary = _summary_frame(cols, xcols, x0, optima, f_opt)
+    hp_keys = list(groups[0].keys()) if groups and groups[0] else []
+    if hp_keys:
+        for frame in (trace, summary):
+            g = group_of_row[frame["start"].to_numpy()]
+            frame["group"] = g
+            for key in hp_keys:  # the column's dtype is inferred from the groups' values
+                frame[f"optimizer.{key}"] = pd.Series([grp[key] for grp in groups]).array.take(g)
+    return trace, summary
+
+
+def _final_columns(res, rows, xcols) -> dict:
+    """One result's summary columns as arrays (rt_*: the first step at each target, NaN if never)."""
+    hits = res.hits.numpy() if res.hits is not None else None
+    return {
+        "start": rows,
+        "status": res.status.numpy().astype(np.intp),
+        "steps": res.stop.numpy(),
+        "f_final": res.f.numpy(),
+        **{c: res.x.numpy()[:, i] for i, c in enumerate(xcols)},
+        "grad_norm": res.g.numpy(),
+        "f_best": res.f_best.numpy(),
+        "f_start": res.log_f[0].numpy(),
+        # first step at each target, -1 if never (as float: NaN where never)
+        **{target_column(t): (np.full(len(rows), np.nan) if hits is None else
+                              np.where(hits[:, ti] >= 0, hits[:, ti].astype(np.float64), np.nan))
+           for ti, t in enumerate(TARGETS)},
+    }
+
+
+def _with_starts_never_begun(cols, M, x0, xcols) -> dict:
+    """``cols`` plus the starts no result covers (a per-start run cut short), ordered by start."""
     covered = np.zeros(M, dtype=bool)
     covered[cols["start"]] = True
     missing = np.flatnonzero(~covered)
@@ -82,12 +94,16 @@ def tables(problem, results, order, M, N, groups, maximize, f_opt, optima, x0):
     if len(start) > 1 and not (start[1:] > start[:-1]).all():
         by_start = np.argsort(start, kind="stable")
         cols = {k: v[by_start] for k, v in cols.items()}
-        start = cols["start"]
-    status = cols["status"]
-    data = {"start": start, "status": pd.array(status_names[status], dtype="str")}
+    return cols
+
+
+def _summary_frame(cols, xcols, x0, optima, f_opt) -> pd.DataFrame:
+    """The summary DataFrame from its columns' arrays (one row per start, in start order)."""
+    start, status = cols["start"], cols["status"]
+    data = {"start": start, "status": pd.array(np.array(STATUS, dtype=object)[status], dtype="str")}
     data.update((k, cols[k]) for k in ("steps", "f_final", *xcols, "grad_norm", "f_best", "f_start"))
     starts_xy = x0.numpy()[start]
-    for i in range(d):
+    for i in range(len(xcols)):
         data[f"start_x{i}"] = starts_xy[:, i]
     data["minimum"] = _nearest_optimum(np.column_stack([cols[c] for c in xcols]).astype(np.float64), optima)
     diverged = status == DIVERGED
@@ -97,14 +113,7 @@ def tables(problem, results, order, M, N, groups, maximize, f_opt, optima, x0):
     data["f_star"] = np.full(len(start), np.nan if f_opt is None else float(f_opt))
     for t in TARGETS:
         data[target_column(t)] = _int_na(cols[target_column(t)])
-    summary = pd.DataFrame(data, copy=False)
-    if hp_keys:
-        for frame in (trace, summary):
-            g = group_of_row[frame["start"].to_numpy()]
-            frame["group"] = g
-            for key in hp_keys:  # the column's dtype is inferred from the groups' values
-                frame[f"optimizer.{key}"] = pd.Series([grp[key] for grp in groups]).array.take(g)
-    return trace, summary
+    return pd.DataFrame(data, copy=False)
 
 
 def _trace_block(res, rows, stop, group_of_row):
@@ -130,48 +139,8 @@ def _trace_block(res, rows, stop, group_of_row):
     lr_final = np.asarray(res.lr_final.numpy(), dtype=np.float64)
     lr_table = np.asarray([res.log_lr[i] for i in by_step], dtype=np.float64)  # [L, groups]
     # step and lr are the same for every start of a logged step (lr: of its group): looked up, not gathered
-    if same_stop:
-        # every start stopped at the same step (the usual case), so every start keeps the same
-        # columns (the final one last): each column is those columns side by side, start-major
-        cols = np.flatnonzero(keep[0])
-        logged_cols = cols[:-1]
-        K = len(cols)
-
-        def grid(logged, final):
-            final = np.asarray(final)
-            kept = [logged[by_step[j]] for j in logged_cols] + [final]
-            return np.stack(kept, axis=1).reshape((m * K, *final.shape[1:]))
-
-        lr = np.empty((m, K), dtype=np.float64)
-        if len(logged_cols):
-            lr[:, :-1] = lr_table[logged_cols].T[group_of_row[rows]]  # each start's group's row
-        lr[:, -1] = lr_final
-        start = np.repeat(rows, K)
-        step = np.broadcast_to(np.append(steps[logged_cols], np.int64(stop[0])), (m, K)).reshape(-1)
-        lr = lr.reshape(-1)
-    else:
-        # the kept (start, column) cells in start-major order, as flat indices into [L + 1, m]
-        # arrays (each logged array copied whole, then one gather per column builds the rows)
-        r_idx, l_idx = np.nonzero(keep)
-        flat = l_idx * m + r_idx
-
-        def grid(logged, final):
-            """The kept cells of [the logged [m, ...] arrays (in step order), the final one]."""
-            final = np.asarray(final)
-            out = np.empty((L + 1, m, *final.shape[1:]), dtype=np.result_type(*(logged[i] for i in by_step), final))
-            for j, i in enumerate(by_step):
-                out[j] = logged[i]
-            out[L] = final
-            return out.reshape(((L + 1) * m, *final.shape[1:]))[flat]
-
-        final = l_idx == L
-        logged = np.flatnonzero(~final)
-        start = rows[r_idx]
-        step = stop.astype(np.int64)[r_idx]
-        step[logged] = steps[l_idx[logged]]
-        lr = lr_final[r_idx]
-        if L:
-            lr[logged] = lr_table[l_idx[logged], group_of_row[rows][r_idx[logged]]]
+    cells = _cells_same_stop if same_stop else _cells_apart
+    grid, start, step, lr = cells(rows, stop, keep, steps, by_step, lr_table, lr_final, group_of_row[rows])
     return {
         "start": start,
         "step": step,
@@ -180,6 +149,55 @@ def _trace_block(res, rows, stop, group_of_row):
         "grad_norm": grid(g_log, res.g.numpy()),
         "lr": lr,
     }
+
+
+def _cells_same_stop(rows, stop, keep, steps, by_step, lr_table, lr_final, groups):
+    """Every start stopped at the same step (the usual case), so every start keeps the same
+    columns (the final one last): each column is those columns side by side, start-major.
+    Returns ``(grid, start, step, lr)``: ``grid(logged arrays, final array)`` gives a column."""
+    m = len(rows)
+    cols = np.flatnonzero(keep[0])
+    logged_cols = cols[:-1]
+    K = len(cols)
+
+    def grid(logged, final):
+        final = np.asarray(final)
+        kept = [logged[by_step[j]] for j in logged_cols] + [final]
+        return np.stack(kept, axis=1).reshape((m * K, *final.shape[1:]))
+
+    lr = np.empty((m, K), dtype=np.float64)
+    if len(logged_cols):
+        lr[:, :-1] = lr_table[logged_cols].T[groups]  # each start's group's row
+    lr[:, -1] = lr_final
+    step = np.broadcast_to(np.append(steps[logged_cols], np.int64(stop[0])), (m, K)).reshape(-1)
+    return grid, np.repeat(rows, K), step, lr.reshape(-1)
+
+
+def _cells_apart(rows, stop, keep, steps, by_step, lr_table, lr_final, groups):
+    """Starts that stopped at different steps: the kept (start, column) cells in start-major order,
+    as flat indices into [L + 1, m] arrays (each logged array copied whole, then one gather per
+    column builds the rows). Returns ``(grid, start, step, lr)`` as :func:`_cells_same_stop`."""
+    m, L = len(rows), len(steps)
+    r_idx, l_idx = np.nonzero(keep)
+    flat = l_idx * m + r_idx
+
+    def grid(logged, final):
+        """The kept cells of [the logged [m, ...] arrays (in step order), the final one]."""
+        final = np.asarray(final)
+        out = np.empty((L + 1, m, *final.shape[1:]), dtype=np.result_type(*(logged[i] for i in by_step), final))
+        for j, i in enumerate(by_step):
+            out[j] = logged[i]
+        out[L] = final
+        return out.reshape(((L + 1) * m, *final.shape[1:]))[flat]
+
+    final = l_idx == L
+    logged = np.flatnonzero(~final)
+    step = stop.astype(np.int64)[r_idx]
+    step[logged] = steps[l_idx[logged]]
+    lr = lr_final[r_idx]
+    if L:
+        lr[logged] = lr_table[l_idx[logged], groups[r_idx[logged]]]
+    return grid, rows[r_idx], step, lr
 
 
 def _trace_frame(blocks, xcols):
