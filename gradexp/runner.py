@@ -23,6 +23,7 @@ from gradexp.loop import run_rows
 from gradexp.optim import expand_hparams, is_elementwise, optimizer_spec, schedule_factory
 from gradexp.settings import Settings
 
+
 class _StopFlag:
     """SIGINT/SIGTERM set a flag the loop checks each step; a second Ctrl-C raises as usual."""
 
