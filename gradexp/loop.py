@@ -41,7 +41,7 @@ def run_rows(problem, x0, make_opt, make_sched, groups_of_rows, st, log_steps, m
     stepper, M, dev = Stepper(opt, params, problem, st, sense, noise_gen), x0.shape[0], x0.device
     guard, rules = DivergenceGuard(problem, st.diverge_factor, dev), Convergence(st, sense)
     stopping, best, res = Stopping(M, steps, dev, groups_of_rows), BestAndTargets(M, f_opt, sense, dev), Result()
-    log, rates = TraceLog(log_steps, res), Rates(opt, sched)
+    log, rates, scheduled = TraceLog(log_steps, res), Rates(opt, sched), sched is not None
     need_gn_each_step = st.grad_tol > 0 or st.clip_grad_norm is not None
     show = _Printing(printer, printer_tensors, sense, params) if printer is not None else None
     # the per-step path reads locals only (attribute lookups add up over millions of steps)
@@ -60,9 +60,12 @@ def run_rows(problem, x0, make_opt, make_sched, groups_of_rows, st, log_steps, m
         gn = vnorm(g, dim=-1) if (need_gn_each_step or last or k == log.next) else None
 
         finite, done = guard.check(loss, Xd, fsd)
-        stopping.update(k, last, rules.check(gn, fsd) if rules.on else None, done)
+        conv = rules.check(gn, fsd) if rules.on else None
+        if last or done is not None or conv is not None:  # (the usual step: nothing happened)
+            stopping.update(k, last, conv, done)
         best.update(k, fsd, finite)
-        rates.record()
+        if scheduled:
+            rates.record()
         if show is not None:
             show.before(k, last, Xd, fd, g)
         if k == log.next:
@@ -75,11 +78,12 @@ def run_rows(problem, x0, make_opt, make_sched, groups_of_rows, st, log_steps, m
         if progress is not None and k % PROGRESS_EVERY == 0:
             progress.update(k, stopping.active)
 
-        before = stopping.snapshot(params)
+        before = stopping.snapshot(params) if stopping.any_stopped else None
         stepper.step(g, gn, loss)
         if show is not None:
             show.after()
-        rates.step()
+        if scheduled:
+            rates.step()
         if before is not None:  # freeze the starts that have stopped where they stopped
             stopping.freeze(params, before)
 
