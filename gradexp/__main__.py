@@ -177,7 +177,7 @@ def task(cfg) -> float:
             print(f"gradexp: job {hc.job.num} already complete in {out}; skipped (resume=false redoes it)")
             return score(pd.read_csv(out / "summary.csv"))
         with signals_held():  # (torch, likewise)
-            from gradexp.runner import run
+            from gradexp import run, runner  # noqa: F401  (runner: torch, imported here)
 
         t0 = time.monotonic()
         _, summary = run(cfg, out_dir=out)
@@ -250,10 +250,10 @@ def discard_refused_run(out: Path, job_name: str) -> None:
 
 
 def _record_failure(out: Path, cfg, message: str, status: str = "error") -> None:
-    from gradexp import records
+    from gradexp import rundir
 
     try:
-        records.write_failure(out, cfg, message, status=status)
+        rundir.write_failure(out, cfg, message, status=status)
     except Exception:  # the output folder itself may be the problem; the error line says enough
         pass
 

@@ -1,7 +1,7 @@
 """The functional engines (``run.engine=compiled`` and ``run.engine=vector``): fast, approximate,
 same outputs as the exact runner.
 
-``vector`` runs the step function below eagerly (no compiling), one step per call; every
+``vector`` runs the step function (:mod:`gradexp.fast_step`) eagerly (no compiling), one step per call; every
 hyper-parameter is a per-group tensor, so thousands of ``run.hparams`` settings in one job cost
 about as much as one. ``compiled`` compiles chunks of steps (below) and suits many starts.
 
@@ -35,7 +35,10 @@ import time
 
 import torch
 
+from gradexp import startup
 from gradexp.errors import ConfigError
+from gradexp.fast_step import make_step
+from gradexp.outcome import INTERRUPTED, MAX_STEPS, TARGETS, Result
 
 CHUNK = 4  # optimizer steps fused into one compiled call
 COEF_BLOCK = 512  # steps of per-step scalars computed at a time
@@ -175,126 +178,6 @@ def coefficient_table(name: str, sets: list[dict], lr_table, k0: int, k1: int) -
     return c.unsqueeze(-1).to(torch.float32).contiguous()
 
 
-def _make_step(problem, name: str, sets: list[dict], G: int, st, sense: float, center, radius: float, thresholds,
-               eager: bool = False):
-    """The pure function of one step (eval, bookkeeping, update) on the ``[d, M]`` state.
-
-    ``eager``: the gradient by ``torch.autograd.grad`` (cheaper than ``torch.func`` outside a
-    compiled graph); otherwise by ``torch.func.grad_and_value`` so that ``torch.compile`` traces it.
-    """
-    from torch.func import grad_and_value
-
-    f_obj = problem.f
-    grad_tol = st.grad_tol
-    f_target = None if st.f_target is None else sense * st.f_target
-    clip = st.clip_grad_norm
-    momentum = name == "SGD" and any(s["momentum"] != 0 for s in sets)
-    nesterov = name == "SGD" and bool(sets[0]["nesterov"])
-    rms_momentum = name == "RMSprop" and any(s["momentum"] != 0 for s in sets)
-    centered = name == "RMSprop" and bool(sets[0]["centered"])
-    wd = any(s["weight_decay"] != 0 for s in sets)
-    lion_decoupled = name == "Lion" and bool(sets[0]["weight_decouple"])
-    flt_max = float(torch.finfo(torch.float32).max)
-    from gradexp.runner import CONVERGED, DIVERGED, MAX_STEPS
-
-    def loss(xt):
-        f = f_obj(xt.t())
-        fs = f if sense > 0 else -f
-        return fs.sum(), f
-
-    if eager:
-        def gv(x):
-            # f on a contiguous [M, d] copy, as the exact runner evaluates it: the same kernels, so
-            # the same bits of f and of its gradient
-            with torch.enable_grad():
-                xr = x.t().contiguous().requires_grad_(True)
-                f = f_obj(xr)
-                fs = f if sense > 0 else -f
-                (g,) = torch.autograd.grad(fs.sum(), xr)
-            return g.t(), (torch.linalg.vector_norm(g, dim=-1), f.detach())
-    else:
-        gv = grad_and_value(loss, has_aux=True)
-
-    def step(x, s1, s2, s3, act, status, stop, f_best, hits, c, k, last):
-        """x [d, M]; s1..s3 optimizer state; c [C, G, 1] this step's scalars; k step (0-d)."""
-        d, M = x.shape
-        g, (gn, f) = gv(x)
-        fs = f if sense > 0 else -f
-        if not eager:
-            gn = torch.linalg.vector_norm(g, dim=0)
-        # masks as float 1/0 (bool vectors take slow, partly scalar paths in Inductor's C++ code)
-        done = torch.where(((x - center).abs().amax(0) <= radius) & (fs.abs() <= flt_max), 0.0, 1.0)
-        conv = None
-        if grad_tol > 0:
-            conv = torch.where(gn <= grad_tol, 1.0, 0.0)
-        if f_target is not None:
-            hit = torch.where(fs <= f_target, 1.0, 0.0)
-            conv = hit if conv is None else torch.maximum(conv, hit)
-        stopping = torch.maximum(done, last) if conv is None else torch.maximum(torch.maximum(done, conv), last)
-        newly = act * stopping
-        if conv is None:
-            code = torch.where(done > 0, float(DIVERGED), float(MAX_STEPS))
-        else:
-            code = torch.where(done > 0, float(DIVERGED), torch.where(conv > 0, float(CONVERGED), float(MAX_STEPS)))
-        status = torch.where(newly > 0, code, status)
-        stop = torch.where(newly > 0, k, stop)
-        act = act - newly
-        f_best = torch.where(fs < f_best, fs, f_best)  # fmin: a NaN f never replaces the best
-        hits = torch.where((hits < 0) & (fs <= thresholds), k, hits)
-        if clip is not None:
-            g = g * torch.clamp(clip / (gn + 1e-6), max=1.0)
-        # --- the optimizer update on the [d, G, N] view (one set of scalars per group) ---
-        xv, gv3 = x.view(d, G, -1), g.view(d, G, -1)
-        v1, v2, v3 = (s.view(d, G, -1) if s is not None else None for s in (s1, s2, s3))
-        if name == "SGD":
-            lr, wdc, cm, cg, mom = c[0], c[1], c[2], c[3], c[4]
-            if wd:
-                gv3 = gv3 + wdc * xv
-            if momentum:
-                v1 = v1 * cm + cg * gv3
-                gv3 = gv3 + mom * v1 if nesterov else v1
-            new = xv - lr * gv3
-        elif name in ("Adam", "AdamW"):
-            step_size, bc2_sqrt, one_b1, b2, one_b2, eps, decay = (c[j] for j in range(7))
-            if name == "AdamW":
-                xv = xv * decay if wd else xv
-            elif wd:
-                gv3 = gv3 + decay * xv
-            v1 = v1 + (gv3 - v1) * one_b1
-            v2 = v2 * b2 + one_b2 * gv3 * gv3
-            new = xv - step_size * (v1 / (v2.sqrt() / bc2_sqrt + eps))
-        elif name == "Lion":
-            lr, one_b1, one_b2, decay = c[0], c[1], c[2], c[3]
-            if wd and lion_decoupled:
-                xv = xv * decay
-            elif wd:
-                gv3 = gv3 + decay * xv
-            upd = torch.sign(v1 + (gv3 - v1) * one_b1)
-            v1 = v1 + (gv3 - v1) * one_b2
-            new = xv - lr * upd
-        else:  # RMSprop
-            lr, wdc, alpha, one_alpha, eps, mom = (c[j] for j in range(6))
-            if wd:
-                gv3 = gv3 + wdc * xv
-            v1 = v1 * alpha + one_alpha * gv3 * gv3
-            if centered:
-                v2 = v2 + (gv3 - v2) * one_alpha
-                avg = (v1 - v2 * v2).sqrt() + eps
-            else:
-                avg = v1.sqrt() + eps
-            if rms_momentum:
-                v3 = v3 * mom + gv3 / avg
-                new = xv - lr * v3
-            else:
-                new = xv - lr * gv3 / avg
-        new = new.reshape(d, M)
-        x = torch.where(act > 0, new, x)
-        s1, s2, s3 = (v.reshape(d, M) if v is not None else None for v in (v1, v2, v3))
-        return x, s1, s2, s3, act, status, stop, f_best, hits, f, gn
-
-    return step
-
-
 def _compile(fn, label: str):
     """``torch.compile`` (inductor) with a higher recompile limit; eager when compiling is impossible."""
     cfg = torch._dynamo.config
@@ -314,7 +197,7 @@ def compiled_loop(problem, x0, cls, kwargs, groups, make_sched, st, log_steps, m
     every hyper-parameter is a per-group ``[G, 1]`` tensor, so thousands of ``run.hparams``
     settings cost about as much as one (``torch.optim`` loops over param groups in Python).
 
-    Returns a :class:`gradexp.runner.Result` exactly like the exact loop's, so records and plots
+    Returns a :class:`gradexp.outcome.Result` exactly like the exact loop's, so records and plots
     work unchanged. Compile time is kept in :data:`LAST_STATS` (``compile_seconds``).
     """
     if engine == "vector":
@@ -330,44 +213,81 @@ def compiled_loop(problem, x0, cls, kwargs, groups, make_sched, st, log_steps, m
 
 
 def _run(problem, x0, cls, kwargs, groups, make_sched, st, log_steps, maximize, f_opt, stop_flag, K, engine):
-    from gradexp import startup
-    from gradexp.runner import INTERRUPTED, MAX_STEPS, TARGETS, Result
-
     startup.resume()  # the command line's imports are done: collect again (compiling makes garbage)
 
     if st.grad_noise > 0:
         raise ConfigError(f"run.engine={engine} does not support run.grad_noise; use run.engine=exact")
     eager = engine == "vector"
     name, sets = _settings(cls, kwargs, groups, engine)
-    G = len(groups)
-    M, d = x0.shape
-    N = M // G
+    G, N = len(groups), x0.shape[0] // len(groups)
     sense = -1.0 if maximize else 1.0
-    steps = st.steps
     dev = x0.device
-    lr_table = _lr_table(cls, kwargs, groups, make_sched, steps)
-    block = {"k0": 0, "k1": 0, "c": None}  # the coefficients of a block of steps, [B, C, G, 1]
+    lr_table = _lr_table(cls, kwargs, groups, make_sched, st.steps)
+    center, radius, thresholds = _geometry(problem, st, f_opt, sense, dev)
+    step = make_step(problem, name, sets, G, st, sense, center, radius, thresholds, eager=eager)
+    coefficients = _Coefficients(name, sets, lr_table, st.steps, dev, fresh=not eager)
+    chunks = _Chunks(step, K, st.steps, eager, coefficients, _initial_state(x0, name, st.steps, dev), engine)
+    res = Result()
+    t_run = time.perf_counter()
+    k, interrupted, f_k, gn_k = _drive(chunks, res, lr_table, log_steps, st.steps, stop_flag)
+    chunks.stats["run_seconds"] = time.perf_counter() - t_run - chunks.stats["compile_seconds"]
+    LAST_STATS.clear()
+    LAST_STATS.update(chunks.stats)
+    _finish(res, chunks.state, k, interrupted, f_k, gn_k, sense, f_opt)
+    per_group = torch.tensor(lr_table, dtype=torch.float64)
+    group_of_row = torch.arange(G).repeat_interleave(N)
+    res.lr_final = per_group[res.stop.clamp(max=per_group.shape[0] - 1), group_of_row]
+    return res
 
-    def coefficients(k, n):
-        if not (block["k0"] <= k and k + n <= block["k1"]):
-            k1 = min(max(k + n, k + COEF_BLOCK), steps + 1)
-            block.update(k0=k, k1=k1, c=coefficient_table(name, sets, lr_table, k, k1).to(dev))
-        c = block["c"][k - block["k0"]:k - block["k0"] + n]
-        return c if eager else c.clone()  # compiled: a fresh, aligned input
 
+def _geometry(problem, st, f_opt, sense: float, dev):
+    """``(center [d, 1], radius, thresholds [T, 1])``: the divergence box and the targets (NaN
+    without f*) in the optimised sense."""
     center = torch.tensor([(lo + hi) / 2 for lo, hi in zip(problem.lower, problem.upper)],
                           dtype=torch.float32, device=dev)[:, None]
     width = max(hi - lo for lo, hi in zip(problem.lower, problem.upper))
     radius = min(width / 2 + st.diverge_factor * width, float(torch.finfo(torch.float32).max))
-    T = len(TARGETS)
     if f_opt is not None:
         thresholds = torch.tensor([sense * f_opt + t for t in TARGETS], dtype=torch.float32, device=dev)[:, None]
     else:
-        thresholds = torch.full((T, 1), math.nan, dtype=torch.float32, device=dev)
+        thresholds = torch.full((len(TARGETS), 1), math.nan, dtype=torch.float32, device=dev)
+    return center, radius, thresholds
 
-    step = _make_step(problem, name, sets, G, st, sense, center, radius, thresholds, eager=eager)
 
-    def chunk_fn(x, s1, s2, s3, act, status, stop, f_best, hits, c, k0, last, n: int):
+def _initial_state(x0, name: str, steps: int, dev) -> list:
+    """``[x, s1, s2, s3, act, status, stop, f_best, hits]`` at step 0 (x transposed to ``[d, M]``)."""
+    M = x0.shape[0]
+    x = x0.t().contiguous().clone()
+    zeros = torch.zeros_like(x)
+    s1, s2, s3 = (zeros.clone() if j < N_STATE[name] else None for j in range(3))
+    act = torch.ones(M, dtype=torch.float32, device=dev)
+    status = torch.zeros(M, dtype=torch.float32, device=dev)  # status codes as floats (see gradexp.fast_step)
+    stop = torch.full((M,), steps, dtype=torch.int32, device=dev)
+    f_best = torch.full((M,), math.inf, dtype=torch.float32, device=dev)
+    hits = torch.full((len(TARGETS), M), -1, dtype=torch.int32, device=dev)
+    return [x, s1, s2, s3, act, status, stop, f_best, hits]
+
+
+class _Coefficients:
+    """The per-step scalars of steps ``k .. k + n - 1``, computed ``COEF_BLOCK`` steps at a time."""
+
+    def __init__(self, name, sets, lr_table, steps: int, dev, fresh: bool):
+        self.name, self.sets, self.lr_table, self.steps, self.dev, self.fresh = name, sets, lr_table, steps, dev, fresh
+        self.k0 = self.k1 = 0
+        self.c = None  # [B, C, G, 1]
+
+    def __call__(self, k: int, n: int):
+        if not (self.k0 <= k and k + n <= self.k1):
+            k1 = min(max(k + n, k + COEF_BLOCK), self.steps + 1)
+            self.k0, self.k1 = k, k1
+            self.c = coefficient_table(self.name, self.sets, self.lr_table, k, k1).to(self.dev)
+        c = self.c[k - self.k0:k - self.k0 + n]
+        return c.clone() if self.fresh else c  # compiled: a fresh, aligned input
+
+
+def _chunk(step, n: int):
+    """``n`` steps in one call; returns the state after them and f, |g| of the first one."""
+    def chunk_fn(x, s1, s2, s3, act, status, stop, f_best, hits, c, k0, last):
         f0 = gn0 = None
         for i in range(n):
             x, s1, s2, s3, act, status, stop, f_best, hits, f, gn = step(
@@ -375,84 +295,81 @@ def _run(problem, x0, cls, kwargs, groups, make_sched, st, log_steps, maximize, 
             if i == 0:
                 f0, gn0 = f, gn
         return x, s1, s2, s3, act, status, stop, f_best, hits, f0, gn0
+    return chunk_fn
 
-    if eager:
-        one, many = (lambda *a: chunk_fn(*a, n=1)), None
-    else:
-        one = _compile(lambda *a: chunk_fn(*a, n=1), "one")
-        many = _compile(lambda *a: chunk_fn(*a, n=K), "many") if steps >= K else None
 
-    x = x0.t().contiguous().clone()
-    zeros = torch.zeros_like(x)
-    n_state = N_STATE[name]
-    s1, s2, s3 = (zeros.clone() if j < n_state else None for j in range(3))
-    act = torch.ones(M, dtype=torch.float32, device=dev)
-    status = torch.zeros(M, dtype=torch.float32, device=dev)  # status codes as floats (see _make_step)
-    stop = torch.full((M,), steps, dtype=torch.int32, device=dev)
-    f_best = torch.full((M,), math.inf, dtype=torch.float32, device=dev)
-    hits = torch.full((T, M), -1, dtype=torch.int32, device=dev)
-    false, true = torch.tensor(0.0, device=dev), torch.tensor(1.0, device=dev)
+class _Chunks:
+    """The state and the step functions: ``one`` step per call, or ``many`` (``K``) compiled together."""
 
-    res = Result()
-    stats = {"compile_seconds": 0.0, "calls": 0, "chunk": K, "engine": engine, "threads": torch.get_num_threads()}
-    if eager:
-        compiled_once = {"one", "many"}  # nothing to compile: no call is counted as compiling
-    else:
-        compiled_once = set()
+    def __init__(self, step, K: int, steps: int, eager: bool, coefficients, state, engine: str):
+        self.K, self.coefficients, self.state = K, coefficients, state
+        self.dev = state[0].device
+        if eager:
+            self.fns = {"one": _chunk(step, 1), "many": None}
+        else:
+            self.fns = {"one": _compile(_chunk(step, 1), "one"),
+                        "many": _compile(_chunk(step, K), "many") if steps >= K else None}
+        self.compiled = {"one", "many"} if eager else set()  # eager: no call is counted as compiling
+        self.stats = {"compile_seconds": 0.0, "calls": 0, "chunk": K, "engine": engine,
+                      "threads": torch.get_num_threads()}
+        self.false, self.true = torch.tensor(0.0, device=self.dev), torch.tensor(1.0, device=self.dev)
 
-    def call(fn, key, k, n, is_last):
-        nonlocal x, s1, s2, s3, act, status, stop, f_best, hits
-        c = coefficients(k, n)
+    def call(self, key: str, k: int, n: int, is_last: bool):
+        """Run steps ``k .. k + n - 1``; return ``(x_k, f_k, |g_k|)`` (the first step's point, f, norm)."""
+        c = self.coefficients(k, n)
         t0 = time.perf_counter()
-        out = fn(x, s1, s2, s3, act, status, stop, f_best, hits, c,
-                 torch.tensor(k, dtype=torch.int32, device=dev), true if is_last else false)
-        if key not in compiled_once:  # the first call of each variant compiles it
-            compiled_once.add(key)
-            stats["compile_seconds"] += time.perf_counter() - t0
-        stats["calls"] += 1
-        x_in = x
-        x, s1, s2, s3, act, status, stop, f_best, hits, f0, gn0 = out
-        return x_in, f0, gn0
+        out = self.fns[key](*self.state, c, torch.tensor(k, dtype=torch.int32, device=self.dev),
+                            self.true if is_last else self.false)
+        if key not in self.compiled:  # the first call of each variant compiles it
+            self.compiled.add(key)
+            self.stats["compile_seconds"] += time.perf_counter() - t0
+        self.stats["calls"] += 1
+        x_in = self.state[0]
+        self.state = list(out[:9])
+        return x_in, out[9], out[10]
 
+    def running(self) -> bool:
+        return bool((self.state[4] > 0).any())
+
+
+def _drive(chunks: _Chunks, res, lr_table, log_steps, steps: int, stop_flag):
+    """Step to the end (or a stop); log the scheduled steps. Returns ``(k, interrupted, f_k, |g_k|)``
+    of the last evaluated step, whose point becomes the state's x (no update after it)."""
     logs = sorted(set(log_steps) | {steps})
-    li = 0
-    k = 0
-    interrupted = False
-    t_run = time.perf_counter()
+    li = k = 0
     while True:
-        if k == steps or (stop_flag is not None and stop_flag.set) or (k > 0 and not bool((act > 0).any())):
-            interrupted = k < steps and stop_flag is not None and stop_flag.set
-            x_k, f_k, gn_k = call(one, "one", k, 1, k == steps)
+        flagged = stop_flag is not None and stop_flag.set
+        if k == steps or flagged or (k > 0 and not chunks.running()):
+            x_k, f_k, gn_k = chunks.call("one", k, 1, k == steps)
             if li < len(logs) and logs[li] == k:
-                res.log_steps.append(k)
-                res.log_x.append(x_k.t().cpu().clone())
-                res.log_f.append(f_k.cpu().clone())
-                res.log_g.append(gn_k.cpu().clone())
-                res.log_lr.append(list(lr_table[k]))
-            x = x_k  # the final state is the evaluated point (no update after it)
-            break
+                _log(res, k, x_k, f_k, gn_k, lr_table)
+            chunks.state[0] = x_k  # the final state is the evaluated point
+            return k, k < steps and flagged, f_k, gn_k
         next_log = logs[li] if li < len(logs) else steps
         if k == next_log:
-            x_k, f_k, gn_k = call(one, "one", k, 1, False)
-            res.log_steps.append(k)
-            res.log_x.append(x_k.t().cpu().clone())
-            res.log_f.append(f_k.cpu().clone())
-            res.log_g.append(gn_k.cpu().clone())
-            res.log_lr.append(list(lr_table[k]))
+            x_k, f_k, gn_k = chunks.call("one", k, 1, False)
+            _log(res, k, x_k, f_k, gn_k, lr_table)
             li += 1
             k += 1
-            continue
-        room = next_log - k
-        if many is not None and room >= K:
-            call(many, "many", k, K, False)
-            k += K
+        elif chunks.fns["many"] is not None and next_log - k >= chunks.K:
+            chunks.call("many", k, chunks.K, False)
+            k += chunks.K
         else:
-            call(one, "one", k, 1, False)
+            chunks.call("one", k, 1, False)
             k += 1
-    stats["run_seconds"] = time.perf_counter() - t_run - stats["compile_seconds"]
-    LAST_STATS.clear()
-    LAST_STATS.update(stats)
 
+
+def _log(res, k: int, x, f, gn, lr_table) -> None:
+    res.log_steps.append(k)
+    res.log_x.append(x.t().cpu().clone())
+    res.log_f.append(f.cpu().clone())
+    res.log_g.append(gn.cpu().clone())
+    res.log_lr.append(list(lr_table[k]))
+
+
+def _finish(res, state, k: int, interrupted: bool, f_k, gn_k, sense: float, f_opt) -> None:
+    """The Result's final state; starts still running stopped at k (max_steps or interrupted)."""
+    x, _, _, _, act, status, stop, f_best, hits = state
     act = act > 0
     if interrupted or bool(act.any()):
         code = INTERRUPTED if interrupted else MAX_STEPS
@@ -464,7 +381,3 @@ def _run(problem, x0, cls, kwargs, groups, make_sched, st, log_steps, maximize, 
     res.status, res.stop = status.cpu(), stop.cpu()
     res.f_best = (f_best if sense > 0 else -f_best).cpu()
     res.hits = hits.t().contiguous().cpu() if f_opt is not None else None
-    per_group = torch.tensor(lr_table, dtype=torch.float64)
-    group_of_row = torch.arange(G).repeat_interleave(N)
-    res.lr_final = per_group[res.stop.clamp(max=per_group.shape[0] - 1), group_of_row]
-    return res

@@ -22,12 +22,12 @@ import pandas as pd
 
 from gradexp import facts as _facts
 from gradexp.errors import ConfigError
+from gradexp.outcome import CLOSE_TO_OPTIMUM, DIVERGED, INTERRUPTED, STATUS, TARGETS, target_column
 
 try:
     _STR = np.dtypes.StringDType()  # numpy >= 2: variable-length strings, formatted and joined in C
 except AttributeError:
     _STR = None  # older numpy: pandas writes the CSV text
-CLOSE_TO_OPTIMUM = 1e-2  # a start "reached" a known optimum when it ends this close to it
 
 
 def tables(problem, results, order, M, N, groups, maximize, f_opt, optima, x0):
@@ -38,44 +38,67 @@ def tables(problem, results, order, M, N, groups, maximize, f_opt, optima, x0):
     ``interrupted`` after 0 steps. The trace holds, start by start, every logged step before the
     start stopped and then its final row (step = the step it stopped at).
     """
-    from gradexp.runner import DIVERGED, INTERRUPTED, STATUS, TARGETS, target_column
-
-    status_names = np.array(STATUS, dtype=object)
-
-    d = problem.dim
-    xcols = [f"x{i}" for i in range(d)]
-    hp_keys = list(groups[0].keys()) if groups and groups[0] else []
+    xcols = [f"x{i}" for i in range(problem.dim)]
     group_of_row = np.repeat(np.arange(len(groups)), N)
-
     blocks, finals = [], []
     for res, rows in zip(results, order):
         rows = np.asarray(rows)
-        stop = res.stop.numpy()
-        blocks.append(_trace_block(res, rows, stop, group_of_row))
-        hits = res.hits.numpy() if res.hits is not None else None
-        evals_at = _evals_at(res)
-        finals.append({
-            "start": rows,
-            "status": res.status.numpy().astype(np.intp),
-            "steps": stop,
-            "f_final": res.f.numpy(),
-            **{c: res.x.numpy()[:, i] for i, c in enumerate(xcols)},
-            "grad_norm": res.g.numpy(),
-            "f_best": res.f_best.numpy(),
-            "f_start": res.log_f[0].numpy(),
-            # first step at each target, -1 if never (as float: NaN where never)
-            **{target_column(t): (np.full(len(rows), np.nan) if hits is None else
-                                  np.where(hits[:, ti] >= 0, hits[:, ti].astype(np.float64), np.nan))
-               for ti, t in enumerate(TARGETS)},
-            "evals": evals_at(stop),
-            **{"evals" + target_column(t)[2:]: (np.full(len(rows), np.nan) if hits is None else
-                                                np.where(hits[:, ti] >= 0, evals_at(hits[:, ti]), np.nan))
-               for ti, t in enumerate(TARGETS)},
-        })
-
+        blocks.append(_trace_block(res, rows, res.stop.numpy(), group_of_row))
+        finals.append(_final_columns(res, rows, xcols))
     trace = _trace_frame(blocks, xcols) if blocks else pd.DataFrame(columns=["start", "step", *xcols])
     # the summary's columns as arrays, then one DataFrame in the columns' final order
     cols = finals[0] if len(finals) == 1 else {k: np.concatenate([f[k] for f in finals]) for k in finals[0]}
+    cols = _with_starts_never_begun(cols, M, x0, xcols)
+    summary = _summary_frame(cols, xcols, x0, optima, f_opt)
+    hp_keys = list(groups[0].keys()) if groups and groups[0] else []
+    if hp_keys:
+        for frame in (trace, summary):
+            g = group_of_row[frame["start"].to_numpy()]
+            frame["group"] = g
+            for key in hp_keys:  # the column's dtype is inferred from the groups' values
+                frame[f"optimizer.{key}"] = pd.Series([grp[key] for grp in groups]).array.take(g)
+    return trace, summary
+
+
+def _final_columns(res, rows, xcols) -> dict:
+    """One result's summary columns as arrays (rt_*: the first step at each target, NaN if never)."""
+    hits = res.hits.numpy() if res.hits is not None else None
+    evals_at = _evals_at(res)
+    return {
+        "start": rows,
+        "status": res.status.numpy().astype(np.intp),
+        "steps": res.stop.numpy(),
+        "f_final": res.f.numpy(),
+        **{c: res.x.numpy()[:, i] for i, c in enumerate(xcols)},
+        "grad_norm": res.g.numpy(),
+        "f_best": res.f_best.numpy(),
+        "f_start": res.log_f[0].numpy(),
+        # first step at each target, -1 if never (as float: NaN where never)
+        **{target_column(t): (np.full(len(rows), np.nan) if hits is None else
+                              np.where(hits[:, ti] >= 0, hits[:, ti].astype(np.float64), np.nan))
+           for ti, t in enumerate(TARGETS)},
+        "evals": evals_at(res.stop.numpy()),
+        **{"evals" + target_column(t)[2:]: (np.full(len(rows), np.nan) if hits is None else
+                                            np.where(hits[:, ti] >= 0, evals_at(hits[:, ti]), np.nan))
+           for ti, t in enumerate(TARGETS)},
+    }
+
+
+def _evals_at(res):
+    """Step k -> the number of f-and-gradient evaluations up to and including step k's: k + 1,
+    plus a closure optimizer's further evaluations (LBFGS) made in the steps before k."""
+    extra = np.asarray(res.extra_evals, dtype=np.float64)
+
+    def at(steps):
+        steps = np.asarray(steps)
+        if not len(extra):
+            return steps + 1.0
+        return steps + 1.0 + extra[np.clip(steps, 0, len(extra) - 1)]
+    return at
+
+
+def _with_starts_never_begun(cols, M, x0, xcols) -> dict:
+    """``cols`` plus the starts no result covers (a per-start run cut short), ordered by start."""
     covered = np.zeros(M, dtype=bool)
     covered[cols["start"]] = True
     missing = np.flatnonzero(~covered)
@@ -90,12 +113,16 @@ def tables(problem, results, order, M, N, groups, maximize, f_opt, optima, x0):
     if len(start) > 1 and not (start[1:] > start[:-1]).all():
         by_start = np.argsort(start, kind="stable")
         cols = {k: v[by_start] for k, v in cols.items()}
-        start = cols["start"]
-    status = cols["status"]
-    data = {"start": start, "status": pd.array(status_names[status], dtype="str")}
+    return cols
+
+
+def _summary_frame(cols, xcols, x0, optima, f_opt) -> pd.DataFrame:
+    """The summary DataFrame from its columns' arrays (one row per start, in start order)."""
+    start, status = cols["start"], cols["status"]
+    data = {"start": start, "status": pd.array(np.array(STATUS, dtype=object)[status], dtype="str")}
     data.update((k, cols[k]) for k in ("steps", "f_final", *xcols, "grad_norm", "f_best", "f_start"))
     starts_xy = x0.numpy()[start]
-    for i in range(d):
+    for i in range(len(xcols)):
         data[f"start_x{i}"] = starts_xy[:, i]
     data["minimum"] = _nearest_optimum(np.column_stack([cols[c] for c in xcols]).astype(np.float64), optima)
     diverged = status == DIVERGED
@@ -108,27 +135,7 @@ def tables(problem, results, order, M, N, groups, maximize, f_opt, optima, x0):
     data["evals"] = _int_na(cols["evals"])  # f-and-gradient evaluations, counted as COCO counts them
     for t in TARGETS:
         data["evals" + target_column(t)[2:]] = _int_na(cols["evals" + target_column(t)[2:]])
-    summary = pd.DataFrame(data, copy=False)
-    if hp_keys:
-        for frame in (trace, summary):
-            g = group_of_row[frame["start"].to_numpy()]
-            frame["group"] = g
-            for key in hp_keys:  # the column's dtype is inferred from the groups' values
-                frame[f"optimizer.{key}"] = pd.Series([grp[key] for grp in groups]).array.take(g)
-    return trace, summary
-
-
-def _evals_at(res):
-    """Step k -> the number of f-and-gradient evaluations up to and including step k's: k + 1,
-    plus a closure optimizer's further evaluations (LBFGS) made in the steps before k."""
-    extra = np.asarray(res.extra_evals, dtype=np.float64)
-
-    def at(steps):
-        steps = np.asarray(steps)
-        if not len(extra):
-            return steps + 1.0
-        return steps + 1.0 + extra[np.clip(steps, 0, len(extra) - 1)]
-    return at
+    return pd.DataFrame(data, copy=False)
 
 
 def _trace_block(res, rows, stop, group_of_row):
@@ -154,48 +161,8 @@ def _trace_block(res, rows, stop, group_of_row):
     lr_final = np.asarray(res.lr_final.numpy(), dtype=np.float64)
     lr_table = np.asarray([res.log_lr[i] for i in by_step], dtype=np.float64)  # [L, groups]
     # step and lr are the same for every start of a logged step (lr: of its group): looked up, not gathered
-    if same_stop:
-        # every start stopped at the same step (the usual case), so every start keeps the same
-        # columns (the final one last): each column is those columns side by side, start-major
-        cols = np.flatnonzero(keep[0])
-        logged_cols = cols[:-1]
-        K = len(cols)
-
-        def grid(logged, final):
-            final = np.asarray(final)
-            kept = [logged[by_step[j]] for j in logged_cols] + [final]
-            return np.stack(kept, axis=1).reshape((m * K, *final.shape[1:]))
-
-        lr = np.empty((m, K), dtype=np.float64)
-        if len(logged_cols):
-            lr[:, :-1] = lr_table[logged_cols].T[group_of_row[rows]]  # each start's group's row
-        lr[:, -1] = lr_final
-        start = np.repeat(rows, K)
-        step = np.broadcast_to(np.append(steps[logged_cols], np.int64(stop[0])), (m, K)).reshape(-1)
-        lr = lr.reshape(-1)
-    else:
-        # the kept (start, column) cells in start-major order, as flat indices into [L + 1, m]
-        # arrays (each logged array copied whole, then one gather per column builds the rows)
-        r_idx, l_idx = np.nonzero(keep)
-        flat = l_idx * m + r_idx
-
-        def grid(logged, final):
-            """The kept cells of [the logged [m, ...] arrays (in step order), the final one]."""
-            final = np.asarray(final)
-            out = np.empty((L + 1, m, *final.shape[1:]), dtype=np.result_type(*(logged[i] for i in by_step), final))
-            for j, i in enumerate(by_step):
-                out[j] = logged[i]
-            out[L] = final
-            return out.reshape(((L + 1) * m, *final.shape[1:]))[flat]
-
-        final = l_idx == L
-        logged = np.flatnonzero(~final)
-        start = rows[r_idx]
-        step = stop.astype(np.int64)[r_idx]
-        step[logged] = steps[l_idx[logged]]
-        lr = lr_final[r_idx]
-        if L:
-            lr[logged] = lr_table[l_idx[logged], group_of_row[rows][r_idx[logged]]]
+    cells = _cells_same_stop if same_stop else _cells_apart
+    grid, start, step, lr = cells(rows, stop, keep, steps, by_step, lr_table, lr_final, group_of_row[rows])
     return {
         "start": start,
         "step": step,
@@ -204,6 +171,55 @@ def _trace_block(res, rows, stop, group_of_row):
         "grad_norm": grid(g_log, res.g.numpy()),
         "lr": lr,
     }
+
+
+def _cells_same_stop(rows, stop, keep, steps, by_step, lr_table, lr_final, groups):
+    """Every start stopped at the same step (the usual case), so every start keeps the same
+    columns (the final one last): each column is those columns side by side, start-major.
+    Returns ``(grid, start, step, lr)``: ``grid(logged arrays, final array)`` gives a column."""
+    m = len(rows)
+    cols = np.flatnonzero(keep[0])
+    logged_cols = cols[:-1]
+    K = len(cols)
+
+    def grid(logged, final):
+        final = np.asarray(final)
+        kept = [logged[by_step[j]] for j in logged_cols] + [final]
+        return np.stack(kept, axis=1).reshape((m * K, *final.shape[1:]))
+
+    lr = np.empty((m, K), dtype=np.float64)
+    if len(logged_cols):
+        lr[:, :-1] = lr_table[logged_cols].T[groups]  # each start's group's row
+    lr[:, -1] = lr_final
+    step = np.broadcast_to(np.append(steps[logged_cols], np.int64(stop[0])), (m, K)).reshape(-1)
+    return grid, np.repeat(rows, K), step, lr.reshape(-1)
+
+
+def _cells_apart(rows, stop, keep, steps, by_step, lr_table, lr_final, groups):
+    """Starts that stopped at different steps: the kept (start, column) cells in start-major order,
+    as flat indices into [L + 1, m] arrays (each logged array copied whole, then one gather per
+    column builds the rows). Returns ``(grid, start, step, lr)`` as :func:`_cells_same_stop`."""
+    m, L = len(rows), len(steps)
+    r_idx, l_idx = np.nonzero(keep)
+    flat = l_idx * m + r_idx
+
+    def grid(logged, final):
+        """The kept cells of [the logged [m, ...] arrays (in step order), the final one]."""
+        final = np.asarray(final)
+        out = np.empty((L + 1, m, *final.shape[1:]), dtype=np.result_type(*(logged[i] for i in by_step), final))
+        for j, i in enumerate(by_step):
+            out[j] = logged[i]
+        out[L] = final
+        return out.reshape(((L + 1) * m, *final.shape[1:]))[flat]
+
+    final = l_idx == L
+    logged = np.flatnonzero(~final)
+    step = stop.astype(np.int64)[r_idx]
+    step[logged] = steps[l_idx[logged]]
+    lr = lr_final[r_idx]
+    if L:
+        lr[logged] = lr_table[l_idx[logged], groups[r_idx[logged]]]
+    return grid, rows[r_idx], step, lr
 
 
 def _trace_frame(blocks, xcols):
@@ -444,7 +460,7 @@ def config_hash(cfg) -> str:
 
 def provenance(cfg, problem, cls, kwargs, maximize, f_opt, n_starts, status, error=None, t_start=None):
     """The provenance record of a run as a dict (versions, seed, command line, git commit, ...)."""
-    import gradexp
+    from gradexp._version import __version__
     from gradexp.launch import user_command
     from gradexp.optim import class_path
 
@@ -458,7 +474,7 @@ def provenance(cfg, problem, cls, kwargs, maximize, f_opt, n_starts, status, err
         pass
     now = time.time()
     return {
-        "gradexp": gradexp.__version__,
+        "gradexp": __version__,
         "python": platform.python_version(),
         "torch": _torch_version(),
         **_facts.environment(),  # numpy, torch threads, uncommitted changes (compared by reproduce)
@@ -513,120 +529,3 @@ def write_json(obj, path: Path) -> None:
         return v
 
     atomic_write_text(path, json.dumps(clean(obj), indent=2) + "\n")
-
-
-def write_run(out_dir, cfg, problem, trace, summary, cls, kwargs, maximize, f_opt, status="complete", t_start=None):
-    """Write a run folder: ``trace.csv``, ``summary.csv``, ``provenance.json`` and the plots."""
-    out = Path(out_dir)
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise ConfigError(f"cannot create the output folder {out}: {exc.strerror or exc}") from None
-    plot = cfg.get("plot") or {}
-    draw = None
-    if plot.get("enabled", True):
-        draw = _plot_drawer(out, plot, problem, trace, summary, cls, kwargs, maximize, f_opt,
-                            budget=(cfg.get("run") or {}).get("steps"))
-    child = None
-    if draw is not None and plot.get("parallel", True) and len(trace) >= PARALLEL_PLOT_ROWS:
-        child = _Child.start(draw)  # the plots are drawn while the CSV files are written
-    try:
-        write_csv(trace, out / "trace.csv")
-        write_csv(summary, out / "summary.csv")
-        n_starts = int(summary["start"].nunique())
-        write_json(provenance(cfg, problem, cls, kwargs, maximize, f_opt, n_starts, status, t_start=t_start),
-                   out / "provenance.json")
-    finally:
-        drawn = child is not None and child.wait()
-    if draw is not None:
-        if not drawn:  # drawn here (again, when the child failed: its error is raised here)
-            draw()
-        if problem.dim == 2 and plot.get("surface", False):
-            from gradexp.debug import write_surface
-
-            write_surface(problem, out / "surface.png")
-    from gradexp.html.run import write_run_page
-
-    write_run_page(out, summary)  # index.html: the summary and the figures as one self-contained page
-
-
-#: a run whose trace has at least this many rows draws its plots in a forked child process while
-#: the CSV files are written (``plot.parallel``); below, the fork costs more than it saves
-PARALLEL_PLOT_ROWS = 20_000
-
-
-def _plot_drawer(out, plot, problem, trace, summary, cls, kwargs, maximize, f_opt, budget=None):
-    """A function drawing the run's plots that needs neither torch nor the objective's code.
-
-    The contour grid of a 2-D objective is evaluated here, so the drawing itself can run in a
-    forked child (torch's thread pool is not safe to use after a fork).
-    """
-    from gradexp import plots
-
-    title = plots.run_title(problem, cls, kwargs, summary, maximize, budget=budget)
-    grid = plots.contour_grid(problem) if problem.dim == 2 else None
-    max_paths = int(plot.get("max_paths", 400))
-    diverged = summary.loc[summary["status"] == "diverged", "start"] if len(summary) else ()
-
-    def draw():
-        plots.convergence(trace, f_opt, out / "convergence.png", title=title, maximize=maximize,
-                          diverged=diverged)
-        if grid is not None:
-            plots.trajectory(trace, summary, problem, maximize, out / "trajectory.png", title=title,
-                             max_paths=max_paths, grid=grid)
-            if plot.get("animate", False):
-                from gradexp import animate
-
-                animate.trajectory_gif(trace, problem, maximize, out / "trajectory.gif", grid, title=title)
-    return draw
-
-
-class _Child:
-    """``fn`` run by a forked copy of this process; :meth:`wait` tells whether it succeeded.
-
-    Only on Linux with at least two usable CPUs (elsewhere :meth:`start` gives None and the caller
-    does the work itself). The child leaves with ``os._exit``: no exit handler, buffer flush or
-    temporary-file cleanup of the parent runs twice.
-    """
-
-    def __init__(self, pid: int):
-        self.pid = pid
-
-    @classmethod
-    def start(cls, fn):
-        if not sys.platform.startswith("linux") or len(os.sched_getaffinity(0)) < 2:
-            return None
-        sys.stdout.flush()
-        sys.stderr.flush()
-        try:
-            pid = os.fork()
-        except OSError:
-            return None
-        if pid == 0:
-            code = 1
-            try:
-                fn()
-                code = 0
-            except BaseException:  # reported by the parent, which then does the work itself
-                pass
-            finally:
-                os._exit(code)
-        return cls(pid)
-
-    def wait(self) -> bool:
-        try:  # a signal while waiting is retried by waitpid itself (PEP 475), unless its handler raises
-            _, status = os.waitpid(self.pid, 0)
-        except ChildProcessError:
-            return False
-        return os.waitstatus_to_exitcode(status) == 0
-
-
-def write_failure(out_dir, cfg, message: str, status: str = "error") -> None:
-    """Record a job that failed before it had results: a one-row summary and the provenance."""
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    summary = pd.DataFrame({"start": [pd.NA], "status": [status], "steps": [pd.NA], "f_final": [np.nan],
-                            "message": [message]})
-    write_csv(summary, out / "summary.csv")
-    write_json(provenance(cfg, None, None, None, bool((cfg.get("objective") or {}).get("maximize", False)),
-                          None, 0, status, error=message), out / "provenance.json")

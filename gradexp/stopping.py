@@ -17,7 +17,7 @@ import dataclasses
 from gradexp.errors import ConfigError
 
 KEY = "stop_at_target"
-TIGHTEST = 1e-7  # the report's tightest Δf target (gradexp.runner.TARGETS' last)
+TIGHTEST = 1e-7  # the report's tightest Δf target (gradexp.outcome.TARGETS' last)
 
 
 def wanted(run) -> bool:

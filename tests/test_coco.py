@@ -16,7 +16,7 @@ import pytest
 
 import gradexp
 from gradexp.report.metrics import TARGETS
-from gradexp.runner import target_column
+from gradexp.outcome import target_column
 from tests.conftest import compose
 
 CALLS = []

@@ -139,7 +139,7 @@ def test_plots_do_not_start_pyplot(tmp_path):
 
 
 def _write_run(tmp_path, name, *overrides):
-    from gradexp import records
+    from gradexp import rundir
     from gradexp.runner import run
     from tests.conftest import compose
 
@@ -149,15 +149,15 @@ def _write_run(tmp_path, name, *overrides):
     import torch
 
     out = tmp_path / name
-    records.write_run(out, cfg, problem, trace, summary, torch.optim.Adam, {"lr": 1e-3}, False, 0.0)
+    rundir.write_run(out, cfg, problem, trace, summary, torch.optim.Adam, {"lr": 1e-3}, False, 0.0)
     return out
 
 
 def test_plots_drawn_in_a_forked_child_are_the_plots_drawn_in_process(tmp_path, monkeypatch):
     """plot.parallel: a large run's plots come from a child process, to the byte the same files."""
-    from gradexp import records
+    from gradexp import rundir
 
-    monkeypatch.setattr(records, "PARALLEL_PLOT_ROWS", 10)  # this small run counts as large
+    monkeypatch.setattr(rundir, "PARALLEL_PLOT_ROWS", 10)  # this small run counts as large
     drawn_by = tmp_path / "pids"
     convergence = plots.convergence
 
@@ -178,9 +178,9 @@ def test_plots_drawn_in_a_forked_child_are_the_plots_drawn_in_process(tmp_path, 
 
 def test_a_child_that_fails_leaves_the_plots_to_the_job(tmp_path, monkeypatch):
     """When the drawing child fails, the job draws the plots itself (and would raise its error)."""
-    from gradexp import records
+    from gradexp import rundir
 
-    monkeypatch.setattr(records, "PARALLEL_PLOT_ROWS", 10)
+    monkeypatch.setattr(rundir, "PARALLEL_PLOT_ROWS", 10)
     parent = os.getpid()
     convergence = plots.convergence
 

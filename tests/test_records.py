@@ -14,7 +14,7 @@ import pytest
 import torch
 
 from gradexp import records, runner
-from gradexp.runner import Result
+from gradexp.outcome import Result
 from tests.conftest import compose
 
 
@@ -33,7 +33,7 @@ def _reference_nearest_optimum(x, optima):
     close = np.take_along_axis(dist, best[:, None], axis=1)[:, 0] <= records.CLOSE_TO_OPTIMUM
     return pd.array([int(b) if c else pd.NA for b, c in zip(best, close)], dtype="Int64")
 def _reference_tables(problem, results, order, M, N, groups, maximize, f_opt, optima, x0):
-    from gradexp.runner import INTERRUPTED, STATUS, TARGETS, target_column
+    from gradexp.outcome import INTERRUPTED, STATUS, TARGETS, target_column
 
     status_names = np.array(STATUS, dtype=object)
     d = problem.dim

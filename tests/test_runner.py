@@ -7,7 +7,8 @@ import pandas as pd
 import pytest
 import torch
 
-from gradexp.runner import TARGETS, log_schedule, run, target_column
+from gradexp.outcome import TARGETS, target_column
+from gradexp.runner import log_schedule, run
 from tests.conftest import compose, same_bits
 from tests.helpers import himmelblau
 
@@ -308,7 +309,9 @@ def test_a_nan_after_targets_in_the_same_block_leaves_their_steps_exact():
     another start goes on: the first steps and the best f are those of a plain loop over the finite
     values; the NaN stops the start as diverged at that step."""
     from gradexp.objectives.core import Problem
-    from gradexp.runner import DIVERGED, MAX_STEPS, Settings, _loop
+    from gradexp.outcome import DIVERGED, MAX_STEPS
+    from gradexp.loop import run_rows as _loop
+    from gradexp.settings import Settings
 
     def f(x):  # x0² (f* = 0); NaN once x0 is below 0.05 where x1 > 0
         return torch.where((x[..., 0] < 0.05) & (x[..., 1] > 0), math.nan, x[..., 0] ** 2 + 0 * x[..., 1])
@@ -360,7 +363,7 @@ def test_an_objective_that_is_a_view_of_x_is_logged_as_it_was():
 
 
 def test_nan_to_inf_turns_only_nan_into_plus_infinity():
-    from gradexp.runner import _nan_to_inf
+    from gradexp.bookkeeping import _nan_to_inf
 
     t = torch.tensor([math.nan, math.inf, -math.inf, 3.0e38, -0.0, 1.5, math.nan], dtype=torch.float32)
     out = _nan_to_inf(t)

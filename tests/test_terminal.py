@@ -95,9 +95,9 @@ def test_rule_needs_a_known_f_star_and_gives_way_to_f_target():
 
 
 def test_tightest_target_is_the_reports():
-    from gradexp import runner, stopping
+    from gradexp import outcome, stopping
 
-    assert stopping.TIGHTEST == min(runner.TARGETS)
+    assert stopping.TIGHTEST == min(outcome.TARGETS)
 
 
 # ------------------------------------------------------------------------------------------------

@@ -20,8 +20,9 @@ import math
 import numpy as np
 import pandas as pd
 
-#: Target precisions Δf (COCO's usual ladder) and their column labels (``rt_<label>``).
-TARGETS = (1e1, 1e-1, 1e-3, 1e-5, 1e-7)
+from gradexp.outcome import TARGETS  # the target precisions Δf (COCO's usual ladder)
+
+#: The targets' column labels (``rt_<label>``).
 TARGET_LABELS = ("1e1", "1e-1", "1e-3", "1e-5", "1e-7")
 #: Floor for f − f* on log axes and in ratios.
 EPS = 1e-12

@@ -120,9 +120,8 @@ def rerun_job(cfg_data: dict, src: Path, dst: Path) -> None:
     """
     from omegaconf import OmegaConf
 
-    from gradexp import records
+    from gradexp import rundir, run
     from gradexp.__main__ import check_config, describe_error
-    from gradexp.runner import run
 
     dst.mkdir(parents=True, exist_ok=True)
     shutil.copytree(src / ".hydra", dst / ".hydra", dirs_exist_ok=True)
@@ -134,7 +133,7 @@ def rerun_job(cfg_data: dict, src: Path, dst: Path) -> None:
     except KeyboardInterrupt:
         raise
     except Exception as exc:
-        records.write_failure(dst, cfg, describe_error(exc)[0])
+        rundir.write_failure(dst, cfg, describe_error(exc)[0])
 
 
 def rerun(folder: Folder, out: Path, report=print) -> None:
