@@ -37,13 +37,13 @@ import sys
 import tempfile
 import time
 
+from gradexp.bench_common import OPT_KW, _compose, _overrides, runner_run
+
 SIZES = (1, 64, 1024, 16384)
 OPTIMIZERS = ("sgd", "adam", "rmsprop", "lbfgs")
 LBFGS_MAX_N = 16  # LBFGS runs one optimizer per start (and only on the 2-D objective)
 CASES = ("tutorial", "bare", "runner", "cli", "compiled", "help", "hparams", "study", "busy", "lion")
-OPT_KW = {"sgd": dict(lr=1e-3), "adam": dict(lr=1e-3), "rmsprop": dict(lr=1e-3), "lbfgs": dict(lr=1.0)}
 OBJECTIVES = (("himmelblau", 2), ("rosenbrock", 50), ("rosenbrock", 10), ("bbob", 10))
-OBJECTIVE_KEYS = {"bbob": ["objective.function=10"]}  # BBOB's rotated ellipsoid f10, beside Rosenbrock d=10
 LONG_S = 10.0  # a row whose measurements add up to more than this is long (fewer runs)
 LONG_PAIRS = 3  # least runner runs (each between two bare ones) of a long row; CLI runs of a long row (one when a run > LONG_S)
 # runner/bare is measured until its median is known to about +-PRECISION (long rows: +-LONG_PRECISION):
@@ -58,28 +58,6 @@ COLUMNS = ["case", "objective", "dim", "optimizer", "N", "steps", "seconds", "co
 
 def _rss_mb(who=resource.RUSAGE_SELF) -> float:
     return resource.getrusage(who).ru_maxrss / 1024.0  # Linux: KiB
-
-
-def _overrides(objective, dim, opt, n, steps):
-    ov = [f"objective={objective}", f"optimizer={opt}", f"run.steps={steps}", "run.progress=false",
-          "run.stop_at_target=false"]  # (every step of the budget, as the bare loops run)
-    if objective != "himmelblau":
-        ov.append(f"objective.dim={dim}")
-    ov += OBJECTIVE_KEYS.get(objective, [])
-    if opt != "lbfgs":
-        ov.append(f"optimizer.lr={OPT_KW[opt]['lr']}")
-    if dim == 2 and math.isqrt(n) ** 2 == n:
-        ov += ["start=grid", f"start.n={math.isqrt(n)}"]
-    else:
-        ov += ["start=uniform", f"start.n={n}"]
-    return ov
-
-
-def _compose(overrides):
-    from hydra import compose, initialize_config_module
-
-    with initialize_config_module(config_module="gradexp.conf", version_base=None):
-        return compose("config", overrides=["plot.enabled=false", *overrides])
 
 
 def _starts(objective, dim, n):
@@ -152,16 +130,6 @@ def bare_loop(objective, dim, opt, n, steps) -> float:
         func(x).sum().backward()
         o.step()
     return time.perf_counter() - t0
-
-
-def runner_run(overrides):
-    """``gradexp.runner.run`` on a composed config; returns (seconds, summary)."""
-    from gradexp.runner import run
-
-    cfg = _compose(overrides)
-    t0 = time.perf_counter()
-    _, summary = run(cfg)
-    return time.perf_counter() - t0, summary
 
 
 _RSS_WRAPPER = ("import resource, subprocess, sys; r = subprocess.run(sys.argv[1:]).returncode; "

@@ -23,7 +23,7 @@ def spinner() -> subprocess.Popen:
 
 def bench_busy(b, steps: int, repeat: int, sizes=BUSY_SIZES) -> None:
     """Add one row per size and setting to ``b`` (a gradexp.bench.Bench) and the target."""
-    from gradexp.bench import _overrides, runner_run
+    from gradexp.bench_common import _overrides, runner_run
     from gradexp.threads import choose
 
     spin = spinner()

@@ -15,7 +15,7 @@ TARGET = 2.0
 
 def bench_lion(b, steps: int, repeat: int, n: int = 1024) -> None:
     """Add the Adam and Lion rows and the target to ``b`` (a gradexp.bench.Bench)."""
-    from gradexp.bench import _overrides, runner_run
+    from gradexp.bench_common import _overrides, runner_run
 
     if importlib.util.find_spec("pytorch_optimizer") is None:
         b.target(f"7. Lion batched within {TARGET}x of Adam", None, "pytorch-optimizer is not installed")

@@ -7,6 +7,8 @@ versions otherwise), the git state only of gradexp's own source folder.
 from __future__ import annotations
 
 import functools
+import json
+import os
 import platform
 import subprocess
 import sys
@@ -59,11 +61,33 @@ def environment() -> dict:
 
 def current() -> dict:
     """Every fact of :data:`KEYS` for this process, as provenance.json would record it now."""
-    import gradexp
-    from gradexp.records import git_commit
+    from gradexp._version import __version__
 
-    facts = {"gradexp": gradexp.__version__, "torch": _version("torch"), "python": platform.python_version(),
+    facts = {"gradexp": __version__, "torch": _version("torch"), "python": platform.python_version(),
              "platform": platform.platform(),
              "gradexp_git_commit": git_commit(Path(__file__).resolve().parent)}
     facts.update(environment())
     return {k: facts.get(k) for k in KEYS}
+
+
+COMMAND_ENV = "GRADEXP_COMMAND"  # the launching process's command line, for the jobs it starts
+
+
+def user_command() -> list[str]:
+    """The command line of the launching process (a job started by a launcher has its own ``sys.argv``)."""
+    try:
+        command = json.loads(os.environ[COMMAND_ENV])
+        if isinstance(command, list) and all(isinstance(a, str) for a in command):
+            return command
+    except (KeyError, ValueError):
+        pass
+    return list(sys.argv)
+
+
+def git_commit(cwd=None) -> str | None:
+    """The current git commit of ``cwd`` (or None outside a repository)."""
+    try:
+        out = subprocess.run(["git", "rev-parse", "HEAD"], cwd=cwd, capture_output=True, text=True, timeout=5)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return out.stdout.strip() or None if out.returncode == 0 else None

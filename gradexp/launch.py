@@ -20,23 +20,12 @@ import sys
 import time
 from pathlib import Path
 
+from gradexp.facts import COMMAND_ENV, user_command  # noqa: F401  (the command the user typed, JSON in the env)
+
 #: The sweep under way in this process: ``dir`` (resolved), ``jobs`` (each job's overrides by job
 #: number, when the sweeper is Hydra's basic one; else None) and ``holdout``. Empty between sweeps.
 ACTIVE: dict = {}
-#: Environment variable holding the command the user typed (JSON list), read by job processes.
-COMMAND_ENV = "GRADEXP_COMMAND"
 EXIT_LOST_JOBS = 1
-
-
-def user_command() -> list[str]:
-    """The command line of the launching process (a job started by a launcher has its own ``sys.argv``)."""
-    try:
-        command = json.loads(os.environ[COMMAND_ENV])
-        if isinstance(command, list) and all(isinstance(a, str) for a in command):
-            return command
-    except (KeyError, ValueError):
-        pass
-    return list(sys.argv)
 
 
 def expected_jobs(config) -> list[list[str]] | None:

@@ -11,7 +11,6 @@ import io
 import json
 import os
 import platform
-import subprocess
 import sys
 import tempfile
 import time
@@ -21,6 +20,7 @@ import numpy as np
 import pandas as pd
 
 from gradexp import facts as _facts
+from gradexp.facts import git_commit, user_command  # noqa: F401  (git_commit: part of records' API)
 from gradexp.errors import ConfigError
 from gradexp.outcome import CLOSE_TO_OPTIMUM, DIVERGED, INTERRUPTED, STATUS, TARGETS, target_column
 
@@ -429,15 +429,6 @@ def _csv_row(fields) -> str:
     return buf.getvalue()
 
 
-def git_commit(cwd=None) -> str | None:
-    """The current git commit of ``cwd`` (or None outside a repository)."""
-    try:
-        out = subprocess.run(["git", "rev-parse", "HEAD"], cwd=cwd, capture_output=True, text=True, timeout=5)
-    except (OSError, subprocess.SubprocessError):
-        return None
-    return out.stdout.strip() or None if out.returncode == 0 else None
-
-
 def config_hash(cfg) -> str:
     """A digest of the composed config: equal digests mean the same job (used to resume sweeps).
 
@@ -461,7 +452,6 @@ def config_hash(cfg) -> str:
 def provenance(cfg, problem, cls, kwargs, maximize, f_opt, n_starts, status, error=None, t_start=None):
     """The provenance record of a run as a dict (versions, seed, command line, git commit, ...)."""
     from gradexp._version import __version__
-    from gradexp.launch import user_command
     from gradexp.optim import class_path
 
     overrides = []

@@ -102,7 +102,7 @@ def _starts(sweep):
 
 def write_coco(sweep_dir, targets=M.TARGETS) -> list[Path]:
     """Write ``DIR/coco/<configuration>/`` in COCO's bbob-new2 format; return the files written."""
-    from gradexp import __version__
+    from gradexp._version import __version__
     from gradexp.report.collect import load_sweep, load_trace
 
     root = Path(sweep_dir)

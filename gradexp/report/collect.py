@@ -219,7 +219,7 @@ class Sweep:
 
 def load_sweep(sweep_dir) -> Sweep:
     """Read every job folder of ``sweep_dir`` into a :class:`Sweep` (see module doc)."""
-    from gradexp.report.runs import load_runs, read_run_list
+    from gradexp.report.runs import read_run_list
 
     # a report over separate run folders lists them in runs.csv; a sweep's jobs are its sub-folders
     jobs = load_runs(sweep_dir) if read_run_list(sweep_dir) else [load_job(p) for p in job_folders(sweep_dir)]
@@ -257,3 +257,42 @@ def load_sweep(sweep_dir) -> Sweep:
     method_keys = [k for k in config_keys if k != "objective" and not k.startswith("objective.")]
     varying = [k for k in method_keys if table[k].nunique(dropna=False) > 1]
     return Sweep(Path(sweep_dir), jobs, table, keys, config_keys, method_keys, varying)
+
+
+def _recorded(job, key: str):
+    """The value ``key`` had in a job: its config group choice, else its recorded config value."""
+    if key in job.choices:
+        return str(job.choices[key])
+    node = job.config
+    for part in key.split("."):
+        if not isinstance(node, dict) or part not in node:
+            return None
+        node = node[part]
+    return None if isinstance(node, (dict, list)) else str(node)
+
+
+def load_runs(report_dir) -> list:
+    """The runs listed in ``report_dir``'s runs.csv as jobs (see :func:`load_job`), keys filled in across runs."""
+    from gradexp.report import runs
+
+    listed = runs.read_run_list(report_dir)
+    jobs = []
+    for name, path in listed.items():
+        if not Path(path).is_dir():
+            raise ConfigError(f"{path}: run folder listed in {Path(report_dir) / runs.RUN_LIST} is missing")
+        job = load_job(Path(path))
+        job.name = name
+        jobs.append(job)
+    keys: dict = {}
+    for job in jobs:
+        for item in job.override_list:
+            kv = parse_override(item)
+            if kv:
+                keys.setdefault(column_name(kv[0]), kv[0])
+    for job in jobs:
+        for col, key in keys.items():
+            if col not in job.overrides:
+                value = _recorded(job, key)
+                if value is not None:
+                    job.overrides[col] = value
+    return jobs
