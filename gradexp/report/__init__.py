@@ -34,18 +34,12 @@ def build_report(sweep_dir, holdout: float = 0.0, figures: bool = True, coco: bo
     ``files`` (everything written).
     Raises ConfigError for a missing folder, a folder without job folders or a bad ``holdout``.
     """
-    from gradexp.report.analysis import analyse, group_keys
+    from gradexp.html.report import write_report_page
+    from gradexp.report.analysis import analyse
     from gradexp.report.collect import load_sweep
-    from gradexp.report import figures as F
-    from gradexp.report import landscape as L
     from gradexp.report.markdown import render
 
-    try:
-        holdout = float(holdout)
-    except (TypeError, ValueError):
-        raise ConfigError(f"report.holdout={holdout!r} is not a number; use a fraction in [0, 1)") from None
-    if not 0.0 <= holdout < 1.0:
-        raise ConfigError(f"report.holdout={holdout!r} is out of range; use a fraction in [0, 1) (0 = off)")
+    holdout = _checked_holdout(holdout)
     root = Path(sweep_dir)
     sweep = load_sweep(root)
     a = analyse(sweep, holdout=holdout)
@@ -55,6 +49,34 @@ def build_report(sweep_dir, holdout: float = 0.0, figures: bool = True, coco: bo
         written.append(root / name)
         return root / name
 
+    _write_tables(sweep, a, out)
+    figs, profile_name = _draw_figures(root, sweep, a, out) if figures else ({}, None)
+    failed = sum(j.failed for j in sweep.jobs)
+    done = len(sweep.jobs) - failed
+    out("report.md").write_text(render(a, done, failed, figs, profile_name), encoding="utf-8")
+    if coco:
+        from gradexp.report.coco import write_coco
+
+        written += write_coco(root)
+    page = write_report_page(root)  # report.html: the same report as one self-contained page
+    written.append(page)
+    return {"jobs": len(sweep.jobs), "done": done, "failed": failed,
+            "diverged": int((a.starts["status"] == "diverged").sum()),
+            "report": root / "report.md", "html": page, "files": written}
+
+
+def _checked_holdout(holdout) -> float:
+    try:
+        holdout = float(holdout)
+    except (TypeError, ValueError):
+        raise ConfigError(f"report.holdout={holdout!r} is not a number; use a fraction in [0, 1)") from None
+    if not 0.0 <= holdout < 1.0:
+        raise ConfigError(f"report.holdout={holdout!r} is out of range; use a fraction in [0, 1) (0 = off)")
+    return holdout
+
+
+def _write_tables(sweep, a, out) -> None:
+    """sweep_summary.csv (every job's summary rows), metrics.csv and holdout.csv."""
     public = sweep.table[[c for c in sweep.table.columns if not c.startswith("_")]].copy()
     for c in public.columns:  # whole-number columns (start, steps, minimum, rt_*) stay whole numbers
         if c in ("start", "steps", "minimum") or c.startswith(("rt_", "evals")):
@@ -66,43 +88,36 @@ def build_report(sweep_dir, holdout: float = 0.0, figures: bool = True, coco: bo
     if a.holdout is not None:
         a.holdout.to_csv(out("holdout.csv"), index=False)
 
+
+def _draw_figures(root, sweep, a, out):
+    """Each objective's figures (ECDF, lr, convergence, basins, animation) and the profile:
+    ``({objective: [(kind, file name)]}, profile file name or None)``."""
+    from gradexp.report import figures as F
+    from gradexp.report import landscape as L
+    from gradexp.report.analysis import group_keys
+
     figs: dict = {}
+    taken: set = set()
+    for prob in sorted(a.problems):
+        if not a.problems[prob].get("order"):
+            continue
+        slug = _slug(prob, taken)
+        todo = [("ecdf", lambda p, path: F.ecdf_figure(a, p, path)),
+                ("convergence", lambda p, path: F.convergence_figure(a, p, path))]
+        if F.has_lr_variation(a, prob):
+            todo.insert(1, ("lr", lambda p, path: F.lr_figure(a, p, path, group_keys(sweep))))
+        if L.has_basins(a, prob):
+            todo.append(("basins", lambda p, path: L.basin_figure(a, p, path)))
+        for kind, draw in todo:
+            name = f"{kind}_{slug}.png"
+            draw(prob, out(name))
+            figs.setdefault(prob, []).append((kind, name))
+        gif = f"trajectory_{slug}.gif"
+        if L.animation_figure(a, prob, root / gif) is not None:
+            out(gif)
+            figs.setdefault(prob, []).append(("animation", gif))
     profile_name = None
-    if figures:
-        taken: set = set()
-        for prob in sorted(a.problems):
-            if not a.problems[prob].get("order"):
-                continue
-            slug = _slug(prob, taken)
-            todo = [("ecdf", lambda p, path: F.ecdf_figure(a, p, path)),
-                    ("convergence", lambda p, path: F.convergence_figure(a, p, path))]
-            if F.has_lr_variation(a, prob):
-                todo.insert(1, ("lr", lambda p, path: F.lr_figure(a, p, path, group_keys(sweep))))
-            if L.has_basins(a, prob):
-                todo.append(("basins", lambda p, path: L.basin_figure(a, p, path)))
-            for kind, draw in todo:
-                name = f"{kind}_{slug}.png"
-                draw(prob, out(name))
-                figs.setdefault(prob, []).append((kind, name))
-            if L.animation_figure(a, prob, root / f"trajectory_{slug}.gif") is not None:
-                written.append(root / f"trajectory_{slug}.gif")
-                figs.setdefault(prob, []).append(("animation", f"trajectory_{slug}.gif"))
-        if a.profile is not None and a.profile["costs"].size:
-            profile_name = "profile.png"
-            F.profile_figure(a, out(profile_name))
-
-    failed = sum(j.failed for j in sweep.jobs)
-    done = len(sweep.jobs) - failed
-    text = render(a, done, failed, figs, profile_name)
-    out("report.md").write_text(text, encoding="utf-8")
-    if coco:
-        from gradexp.report.coco import write_coco
-
-        written += write_coco(root)
-    from gradexp.html.report import write_report_page
-
-    page = write_report_page(root)  # report.html: the same report as one self-contained page
-    written.append(page)
-    return {"jobs": len(sweep.jobs), "done": done, "failed": failed,
-            "diverged": int((a.starts["status"] == "diverged").sum()),
-            "report": root / "report.md", "html": page, "files": written}
+    if a.profile is not None and a.profile["costs"].size:
+        profile_name = "profile.png"
+        F.profile_figure(a, out(profile_name))
+    return figs, profile_name
