@@ -190,8 +190,10 @@ def basin_counts(summary, problem, maximize=False) -> str:
     total = int(len(summary))
     counts = {}
     none = 0
+    import pandas as pd
+
     for v in summary["minimum"].tolist():
-        if v is None or (isinstance(v, float) and math.isnan(v)) or v == "":
+        if pd.isna(v) or v == "":  # (None, NaN, or pandas' NA of a whole-number column)
             none += 1
             continue
         try:
