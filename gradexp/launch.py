@@ -46,15 +46,22 @@ def expected_jobs(config) -> list[list[str]] | None:
         return None
 
 
+def report_options(config) -> dict:
+    """The sweep report's settings in a sweep's config: ``build_report``'s ``holdout`` and ``coco``."""
+    from omegaconf import OmegaConf
+
+    holdout = OmegaConf.select(config, "report.holdout", default=0.0)
+    return {"holdout": 0.0 if holdout is None else holdout,
+            "coco": bool(OmegaConf.select(config, "report.coco", default=False))}
+
+
 def sweep_started(config, sweep_dir) -> None:
     """Remember the sweep that starts (called by the sweep callback)."""
     from omegaconf import OmegaConf
 
-    holdout = OmegaConf.select(config, "report.holdout", default=0.0)
     ACTIVE.clear()
     objective = OmegaConf.select(config, "hydra.runtime.choices.objective", default=None)
-    ACTIVE.update(dir=sweep_dir, jobs=expected_jobs(config), holdout=0.0 if holdout is None else holdout,
-                  objective=objective)
+    ACTIVE.update(dir=sweep_dir, jobs=expected_jobs(config), report=report_options(config), objective=objective)
 
 
 def what_happened(exc: BaseException) -> str:
@@ -170,7 +177,7 @@ def finish_lost_sweep(exc: BaseException) -> int | None:
     try:
         from gradexp.report import build_report
 
-        res = build_report(sweep["dir"], holdout=sweep["holdout"])
+        res = build_report(sweep["dir"], **sweep["report"])
         err.write(f"gradexp sweep: {res['jobs']} jobs ({res['done']} done, {res['failed']} failed or lost); "
                   f"report: {res['report']}\n")
     except Exception as report_exc:  # noqa: BLE001  (the resume line below still matters)

@@ -50,13 +50,9 @@ class SweepCallback(Callback):
 
         launch.ACTIVE.clear()  # the sweep ended normally
         try:
-            from omegaconf import OmegaConf
-
             from gradexp.report import build_report
 
-            holdout = OmegaConf.select(config, "report.holdout", default=0.0)
-            coco = bool(OmegaConf.select(config, "report.coco", default=False))
-            res = build_report(sweep_dir, holdout=0.0 if holdout is None else holdout, coco=coco)
+            res = build_report(sweep_dir, **launch.report_options(config))
             print(f"gradexp sweep: {res['jobs']} jobs ({res['done']} done, {res['failed']} failed, "
                   f"{res['diverged']} diverged starts); report: {res['report']}")
             print(f"gradexp sweep: open {res['html']}")
