@@ -222,9 +222,8 @@ def _closing_line(cfg, summary, out: Path, seconds: float) -> str:
         optima = build(cfg.objective).optima(maximize)[1]
     except Exception:  # noqa: BLE001  (the line then names the optima by index only)
         optima = ()
-    line = closing_line(summary, out, seconds, maximize, optima, budget=cfg.run.get("steps"))
-    path = summary.attrs.get("path")  # which optimizer path ran, and why (gradexp.probe)
-    return line.replace("; results in ", f"; {path}; results in ", 1) if path else line
+    return closing_line(summary, out, seconds, maximize, optima, budget=cfg.run.get("steps"),
+                        path=summary.attrs.get("path"))
 
 
 def discard_refused_run(out: Path, job_name: str) -> None:

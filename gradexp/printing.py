@@ -223,13 +223,13 @@ def basin_counts(summary, problem, maximize=False) -> str:
 MINIMA_SHOWN = 5  # most optima named in the closing line (the most visited)
 
 
-def closing_line(summary, folder, seconds, maximize=False, optima=(), budget=None) -> str:
+def closing_line(summary, folder, seconds, maximize=False, optima=(), budget=None, path=None) -> str:
     """The line ``python -m gradexp`` ends a run with, read from the run's ``summary`` table.
 
     How many starts reached the tightest target f* + 1e-7 (``rt_1e-7``, where f* is known), at
     which known optimum they ended (``minimum``; located with ``optima`` when given), the best
-    final f and where, the steps run (of ``budget``) and the status counts, the seconds and the
-    folder::
+    final f and where, the steps run (of ``budget``) and the status counts, ``path`` (which
+    optimizer path ran, when given), the seconds and the folder::
 
         gradexp: 25 starts, 16 s; 25 reached f* + 1e-7 (f* = 0); ended at minimum 0 (3, 2) ×6,
         minimum 1 (-2.805, 3.131) ×6, ...; best f = 9.87e-08 at (3, 2) (start 16);
@@ -249,6 +249,7 @@ def closing_line(summary, folder, seconds, maximize=False, optima=(), budget=Non
     parts.append(_ended_at(summary, maximize, optima))
     parts.append(_best(summary, maximize))
     parts.append(_steps(summary, budget))
+    parts.append(path)  # which optimizer path ran, and why (gradexp.probe)
     return "; ".join(p for p in parts if p) + f"; results in {folder}"
 
 
