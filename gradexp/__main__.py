@@ -278,11 +278,12 @@ SECTIONS = {"run": "run.steps=1000", "report": "report.format=seed", "plot": "pl
 
 def check_config(cfg) -> None:
     """Refuse, as ConfigError, a config whose interpolations do not resolve, whose sections are not mappings
-    or whose run.progress / run.stop_at_target is not accepted (all before torch and pandas are imported)."""
+    or whose run.progress / run.stop_at_target / report.targets is not accepted (all before torch and pandas are
+    imported)."""
     from omegaconf import DictConfig, OmegaConf
     from omegaconf.errors import OmegaConfBaseException
 
-    from gradexp import progress, stopping
+    from gradexp import outcome, progress, stopping
     from gradexp.errors import ConfigError
 
     try:
@@ -296,6 +297,7 @@ def check_config(cfg) -> None:
                               f"e.g. {example}")
     progress.mode_of(cfg.run.get("progress", "auto") if cfg.get("run") is not None else "auto")
     stopping.wanted(cfg.get("run"))
+    outcome.targets_of(cfg)
 
 
 def _omegaconf_line(exc) -> str:

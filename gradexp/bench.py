@@ -16,6 +16,8 @@ Measures, in one process and one run (ratios are side by side, so they survive a
   on a sample of candidates (time per candidate, max deviation);
 - ``busy``: one process spinning beside the run; default threads vs 1 vs 2 at 64/1024/16384 starts;
 - ``lion``: pytorch_optimizer.Lion, batched after the probe, vs Adam at 1024 starts;
+- ``ladder``: ``report.targets=coco`` (COCO's 51 targets) vs the default 5, exact loop and vector
+  engine, at 16384 starts;
 - ``memory`` (only with ``--memory``): peak RSS of the CLI at 16384 starts × 20000 steps.
 
 The tutorial loop runs one start; its point-steps/s is its rate per start, which is what running
@@ -42,7 +44,7 @@ from gradexp.bench_common import OPT_KW, _compose, _overrides, runner_run
 SIZES = (1, 64, 1024, 16384)
 OPTIMIZERS = ("sgd", "adam", "rmsprop", "lbfgs")
 LBFGS_MAX_N = 16  # LBFGS runs one optimizer per start (and only on the 2-D objective)
-CASES = ("tutorial", "bare", "runner", "cli", "compiled", "help", "hparams", "study", "busy", "lion")
+CASES = ("tutorial", "bare", "runner", "cli", "compiled", "help", "hparams", "study", "busy", "lion", "ladder")
 OBJECTIVES = (("himmelblau", 2), ("rosenbrock", 50), ("rosenbrock", 10), ("bbob", 10))
 LONG_S = 10.0  # a row whose measurements add up to more than this is long (fewer runs)
 LONG_PAIRS = 3  # least runner runs (each between two bare ones) of a long row; CLI runs of a long row (one when a run > LONG_S)
@@ -571,6 +573,10 @@ def main(argv=None):
         from gradexp.bench_lion import bench_lion
 
         bench_lion(b, 50 if a.quick else steps, repeat, n=16 if a.quick else 1024)
+    if "ladder" in cases:  # report.targets=coco (51 targets) vs the default 5
+        from gradexp.bench_ladder import bench_ladder
+
+        bench_ladder(b, 50 if a.quick else steps, repeat, n=64 if a.quick else 16384)
     if a.memory:
         bench_memory(b, a.quick)
     _targets(b, steps)

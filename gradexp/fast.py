@@ -38,7 +38,7 @@ import torch
 from gradexp import startup
 from gradexp.errors import ConfigError
 from gradexp.fast_step import make_step
-from gradexp.outcome import INTERRUPTED, MAX_STEPS, TARGETS, Result
+from gradexp.outcome import INTERRUPTED, MAX_STEPS, Result
 
 CHUNK = 4  # optimizer steps fused into one compiled call
 COEF_BLOCK = 512  # steps of per-step scalars computed at a time
@@ -226,7 +226,8 @@ def _run(problem, x0, cls, kwargs, groups, make_sched, st, log_steps, maximize, 
     center, radius, thresholds = _geometry(problem, st, f_opt, sense, dev)
     step = make_step(problem, name, sets, G, st, sense, center, radius, thresholds, eager=eager)
     coefficients = _Coefficients(name, sets, lr_table, st.steps, dev, fresh=not eager)
-    chunks = _Chunks(step, K, st.steps, eager, coefficients, _initial_state(x0, name, st.steps, dev), engine)
+    state = _initial_state(x0, name, st.steps, len(st.targets), dev)
+    chunks = _Chunks(step, K, st.steps, eager, coefficients, state, engine)
     res = Result()
     t_run = time.perf_counter()
     k, interrupted, f_k, gn_k = _drive(chunks, res, lr_table, log_steps, st.steps, stop_flag)
@@ -248,13 +249,13 @@ def _geometry(problem, st, f_opt, sense: float, dev):
     width = max(hi - lo for lo, hi in zip(problem.lower, problem.upper))
     radius = min(width / 2 + st.diverge_factor * width, float(torch.finfo(torch.float32).max))
     if f_opt is not None:
-        thresholds = torch.tensor([sense * f_opt + t for t in TARGETS], dtype=torch.float32, device=dev)[:, None]
+        thresholds = torch.tensor([sense * f_opt + t for t in st.targets], dtype=torch.float32, device=dev)[:, None]
     else:
-        thresholds = torch.full((len(TARGETS), 1), math.nan, dtype=torch.float32, device=dev)
+        thresholds = torch.full((len(st.targets), 1), math.nan, dtype=torch.float32, device=dev)
     return center, radius, thresholds
 
 
-def _initial_state(x0, name: str, steps: int, dev) -> list:
+def _initial_state(x0, name: str, steps: int, n_targets: int, dev) -> list:
     """``[x, s1, s2, s3, act, status, stop, f_best, hits]`` at step 0 (x transposed to ``[d, M]``)."""
     M = x0.shape[0]
     x = x0.t().contiguous().clone()
@@ -264,7 +265,7 @@ def _initial_state(x0, name: str, steps: int, dev) -> list:
     status = torch.zeros(M, dtype=torch.float32, device=dev)  # status codes as floats (see gradexp.fast_step)
     stop = torch.full((M,), steps, dtype=torch.int32, device=dev)
     f_best = torch.full((M,), math.inf, dtype=torch.float32, device=dev)
-    hits = torch.full((len(TARGETS), M), -1, dtype=torch.int32, device=dev)
+    hits = torch.full((n_targets, M), -1, dtype=torch.int32, device=dev)
     return [x, s1, s2, s3, act, status, stop, f_best, hits]
 
 

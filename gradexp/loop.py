@@ -40,7 +40,8 @@ def run_rows(problem, x0, make_opt, make_sched, groups_of_rows, st, log_steps, m
     startup.resume()  # the command line's imports are done (torch.optim's included): collect again
     stepper, M, dev = Stepper(opt, params, problem, st, sense, noise_gen), x0.shape[0], x0.device
     guard, rules = DivergenceGuard(problem, st.diverge_factor, dev), Convergence(st, sense)
-    stopping, best, res = Stopping(M, steps, dev, groups_of_rows), BestAndTargets(M, f_opt, sense, dev), Result()
+    stopping, res = Stopping(M, steps, dev, groups_of_rows), Result()
+    best = BestAndTargets(M, f_opt, sense, dev, st.targets)
     log, rates, scheduled = TraceLog(log_steps, res), Rates(opt, sched), sched is not None
     need_gn_each_step = st.grad_tol > 0 or st.clip_grad_norm is not None
     show = _Printing(printer, printer_tensors, sense, params) if printer is not None else None

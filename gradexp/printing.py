@@ -226,7 +226,7 @@ MINIMA_SHOWN = 5  # most optima named in the closing line (the most visited)
 def closing_line(summary, folder, seconds, maximize=False, optima=(), budget=None, path=None) -> str:
     """The line ``python -m gradexp`` ends a run with, read from the run's ``summary`` table.
 
-    How many starts reached the tightest target f* + 1e-7 (``rt_1e-7``, where f* is known), at
+    How many starts reached the tightest target (f* + 1e-7, ``rt_1e-7``, by default; where f* is known), at
     which known optimum they ended (``minimum``; located with ``optima`` when given), the best
     final f and where, the steps run (of ``budget``) and the status counts, ``path`` (which
     optimizer path ran, when given), the seconds and the folder::
@@ -242,8 +242,10 @@ def closing_line(summary, folder, seconds, maximize=False, optima=(), budget=Non
     fs = summary["f_star"].dropna() if "f_star" in summary else ()
     if len(fs):
         sign = "−" if maximize else "+"
-        reached = int(summary["rt_1e-7"].notna().sum()) if "rt_1e-7" in summary else 0
-        parts.append(f"{reached} reached f* {sign} 1e-7 (f* = {float(fs.iloc[0]):.6g})")
+        rts = [c for c in summary.columns if c.startswith("rt_")]  # loosest first: the last is the tightest
+        tightest = rts[-1] if rts else "rt_1e-7"
+        reached = int(summary[tightest].notna().sum()) if tightest in summary else 0
+        parts.append(f"{reached} reached f* {sign} {tightest[3:]} (f* = {float(fs.iloc[0]):.6g})")
     else:
         parts.append("f* unknown")
     parts.append(_ended_at(summary, maximize, optima))

@@ -22,7 +22,7 @@ import pandas as pd
 from gradexp import facts as _facts
 from gradexp.facts import git_commit, user_command  # noqa: F401  (git_commit: part of records' API)
 from gradexp.errors import ConfigError
-from gradexp.outcome import CLOSE_TO_OPTIMUM, DIVERGED, INTERRUPTED, STATUS, TARGETS, target_column
+from gradexp.outcome import CLOSE_TO_OPTIMUM, DIVERGED, INTERRUPTED, STATUS, TARGETS, evals_column, target_column
 
 try:
     _STR = np.dtypes.StringDType()  # numpy >= 2: variable-length strings, formatted and joined in C
@@ -30,7 +30,7 @@ except AttributeError:
     _STR = None  # older numpy: pandas writes the CSV text
 
 
-def tables(problem, results, order, M, N, groups, maximize, f_opt, optima, x0):
+def tables(problem, results, order, M, N, groups, maximize, f_opt, optima, x0, targets=TARGETS):
     """Build the ``trace`` and ``summary`` DataFrames from the runner's results.
 
     ``order[j]`` lists the global row numbers (start = row) that ``results[j]`` covers, each row in
@@ -44,12 +44,12 @@ def tables(problem, results, order, M, N, groups, maximize, f_opt, optima, x0):
     for res, rows in zip(results, order):
         rows = np.asarray(rows)
         blocks.append(_trace_block(res, rows, res.stop.numpy(), group_of_row))
-        finals.append(_final_columns(res, rows, xcols))
+        finals.append(_final_columns(res, rows, xcols, targets))
     trace = _trace_frame(blocks, xcols) if blocks else pd.DataFrame(columns=["start", "step", *xcols])
     # the summary's columns as arrays, then one DataFrame in the columns' final order
     cols = finals[0] if len(finals) == 1 else {k: np.concatenate([f[k] for f in finals]) for k in finals[0]}
     cols = _with_starts_never_begun(cols, M, x0, xcols)
-    summary = _summary_frame(cols, xcols, x0, optima, f_opt)
+    summary = _summary_frame(cols, xcols, x0, optima, f_opt, targets)
     hp_keys = list(groups[0].keys()) if groups and groups[0] else []
     if hp_keys:
         for frame in (trace, summary):
@@ -60,7 +60,7 @@ def tables(problem, results, order, M, N, groups, maximize, f_opt, optima, x0):
     return trace, summary
 
 
-def _final_columns(res, rows, xcols) -> dict:
+def _final_columns(res, rows, xcols, targets) -> dict:
     """One result's summary columns as arrays (rt_*: the first step at each target, NaN if never)."""
     hits = res.hits.numpy() if res.hits is not None else None
     evals_at = _evals_at(res)
@@ -76,11 +76,11 @@ def _final_columns(res, rows, xcols) -> dict:
         # first step at each target, -1 if never (as float: NaN where never)
         **{target_column(t): (np.full(len(rows), np.nan) if hits is None else
                               np.where(hits[:, ti] >= 0, hits[:, ti].astype(np.float64), np.nan))
-           for ti, t in enumerate(TARGETS)},
+           for ti, t in enumerate(targets)},
         "evals": evals_at(res.stop.numpy()),
-        **{"evals" + target_column(t)[2:]: (np.full(len(rows), np.nan) if hits is None else
-                                            np.where(hits[:, ti] >= 0, evals_at(hits[:, ti]), np.nan))
-           for ti, t in enumerate(TARGETS)},
+        **{evals_column(t): (np.full(len(rows), np.nan) if hits is None else
+                             np.where(hits[:, ti] >= 0, evals_at(hits[:, ti]), np.nan))
+           for ti, t in enumerate(targets)},
     }
 
 
@@ -116,7 +116,7 @@ def _with_starts_never_begun(cols, M, x0, xcols) -> dict:
     return cols
 
 
-def _summary_frame(cols, xcols, x0, optima, f_opt) -> pd.DataFrame:
+def _summary_frame(cols, xcols, x0, optima, f_opt, targets) -> pd.DataFrame:
     """The summary DataFrame from its columns' arrays (one row per start, in start order)."""
     start, status = cols["start"], cols["status"]
     data = {"start": start, "status": pd.array(np.array(STATUS, dtype=object)[status], dtype="str")}
@@ -130,11 +130,11 @@ def _summary_frame(cols, xcols, x0, optima, f_opt) -> pd.DataFrame:
     message[diverged] = [f"non-finite or runaway value at step {s}" for s in cols["steps"][diverged]]
     data["message"] = pd.array(message, dtype="str")
     data["f_star"] = np.full(len(start), np.nan if f_opt is None else float(f_opt))
-    for t in TARGETS:
+    for t in targets:
         data[target_column(t)] = _int_na(cols[target_column(t)])
     data["evals"] = _int_na(cols["evals"])  # f-and-gradient evaluations, counted as COCO counts them
-    for t in TARGETS:
-        data["evals" + target_column(t)[2:]] = _int_na(cols["evals" + target_column(t)[2:]])
+    for t in targets:
+        data[evals_column(t)] = _int_na(cols[evals_column(t)])
     return pd.DataFrame(data, copy=False)
 
 

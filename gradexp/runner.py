@@ -94,7 +94,7 @@ def execute(cfg) -> RunTables:
     progress.close()
     interrupted = any(r.interrupted for r in results)
     trace, summary = records.tables(problem, results, order, parts.M, parts.N, parts.groups, parts.maximize,
-                                    parts.f_opt, parts.optima, parts.x0.cpu())
+                                    parts.f_opt, parts.optima, parts.x0.cpu(), st.targets)
     summary.attrs["path"] = f"{'one optimizer per start' if parts.per_start else 'one batched optimizer'} ({parts.why})"
     if parts.printer is not None:
         parts.printer.finish(summary)
@@ -151,7 +151,7 @@ def build_parts(cfg) -> Parts:
 
     problem = build(cfg.objective)
     maximize = bool(cfg.objective.get("maximize", False))
-    st = Settings.from_cfg(cfg.get("run"))
+    st = Settings.from_cfg(cfg.get("run"), cfg.get("report"))
     seed = cfg.get("seed", 0)
     if isinstance(seed, bool) or not isinstance(seed, int):
         raise ConfigError(f"seed={seed!r} is not accepted; use a whole number")
@@ -161,7 +161,7 @@ def build_parts(cfg) -> Parts:
     make_sched = schedule_factory(cfg.get("schedule"))
     starts = make_starts(cfg.start, problem, seed).to(dev)
     f_opt, optima = problem.optima(maximize)
-    st = stopping.apply(st, cfg.get("run"), f_opt, maximize)  # the default stop at f* + 1e-7
+    st = stopping.apply(st, cfg.get("run"), f_opt, maximize)  # the default stop at the tightest target
     x0 = starts.repeat(len(groups), 1)
     log_steps = log_schedule(st.steps, st.log_points, st.log_every, x0.shape[0], st.log_max_rows)
     parts = Parts(problem, maximize, st, cls, kwargs, groups, make_sched, x0, starts.shape[0], f_opt, optima,

@@ -1,5 +1,7 @@
 """The ``run:`` settings of a config, declared once (one field each) and checked once, at the edge.
 
+(Plus ``report.targets``, the Δf targets the loop records: see :func:`gradexp.outcome.parse_targets`.)
+
 Each field of :class:`Settings` carries its rule (a number, a whole number, an int, one of a few
 words; a least value; whether null is accepted) and its key under ``run:`` (``log.points`` for
 ``log_points``). :meth:`Settings.from_cfg` checks every key by its rule and answers a bad value with
@@ -13,6 +15,7 @@ from collections.abc import Mapping
 from dataclasses import MISSING, dataclass, field, fields
 
 from gradexp.errors import ConfigError
+from gradexp.outcome import TARGETS, parse_targets
 
 ENGINES = ("exact", "compiled", "vector")  # run.engine: gradexp.loop, or gradexp.fast (two modes)
 
@@ -43,20 +46,25 @@ class Settings:
     per_start: bool = _rule(False, kind="any")
     engine: str = _rule("exact", kind="choice", choices=ENGINES)
     threads: int | None = _rule(None, kind="int", lo=1, null=True)
+    targets: tuple = field(default=TARGETS, metadata=dict(section="report"))  # report.targets, loosest first
 
     @classmethod
-    def from_cfg(cls, run) -> "Settings":
-        """The settings of a composed config's ``run`` section (a mapping; ``run.steps`` required)."""
+    def from_cfg(cls, run, report=None) -> "Settings":
+        """The settings of a composed config's ``run`` section (a mapping; ``run.steps`` required) and
+        ``report.targets`` (of ``report``, when given)."""
         if run is not None and not isinstance(run, Mapping):
             raise ConfigError(f"run={run!r} is not accepted; run is a group of settings such as run.steps=1000")
         if "steps" not in (run or {}):
             raise ConfigError("run.steps is missing; give the number of optimizer steps per start, e.g. run.steps=1000")
         values = {}
         for f in fields(cls):
+            if f.metadata.get("section") == "report":
+                continue
             key = f.metadata["key"] or f.name
             value = _lookup(run, key, f.default)
             values[f.name] = _check(key, value, f.metadata)
         values["per_start"] = bool(values["per_start"])
+        values["targets"] = parse_targets(report.get("targets") if isinstance(report, Mapping) else None)
         return cls(**values)
 
 

@@ -112,3 +112,14 @@ def test_median_halfwidth_is_the_standard_error_of_a_normal_median():
     assert abs(bench.median_halfwidth(values) - 1.2533 * 0.02 / 20) < 0.0002
     assert bench.median_halfwidth([1.0, 1.1, 1.2]) == float("inf")
     assert abs(statistics.median(values) - 1.1) < 3 * 0.00125
+
+
+def test_quick_ladder_case_times_both_target_sets(tmp_path):
+    from gradexp import bench
+
+    b = bench.main(["--quick", "--cases", "ladder", "--out", str(tmp_path / "l.csv")])
+    rows = [r for r in b.rows if r["case"] == "ladder"]
+    assert sorted((r["optimizer"], r["note"].split(";")[0]) for r in rows) == [
+        ("adam/exact", "report.targets=coco"), ("adam/exact", "report.targets=default"),
+        ("adam/vector", "report.targets=coco"), ("adam/vector", "report.targets=default")]
+    assert any(name.startswith("8. COCO's 51 targets") for name, _, _ in b.targets)

@@ -140,3 +140,45 @@ def test_python_m_cocopp_builds_its_pages(sweep, tmp_path):
     assert (tmp_path / "pp" / "index.html").is_file()
     pages = list((tmp_path / "pp").rglob("pprldmany.html"))
     assert pages, sorted(p.name for p in (tmp_path / "pp").iterdir())
+
+
+@pytest.fixture(scope="module")
+def coco_targets_sweep(tmp_path_factory):
+    """The same kind of sweep recording COCO's own 51 targets (report.targets=coco), the traces holding
+    only the first and last steps (run.log.points=0): every other target line is read from the record."""
+    out = tmp_path_factory.mktemp("bbob_coco_targets")
+    cmd = [sys.executable, "-m", "gradexp", "-m", "objective=bbob", "objective.function=1,8,15",
+           f"objective.instance={INSTANCE}", f"objective.dim={DIM}", "optimizer=adam,sgd", "optimizer.lr=0.05",
+           "run.steps=400", "run.log.points=0", "start=uniform", "start.n=6", "plot.enabled=false",
+           "report.coco=true", "report.targets=coco", f"hydra.sweep.dir={out}"]
+    done = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr
+    return out
+
+
+def test_cocopp_runtimes_exact_at_every_target_it_uses(coco_targets_sweep):
+    """With report.targets=coco, every runtime cocopp reads (its ECDF ladder and its tables' targets) is
+    gradexp's exact first evaluation reaching that target, though almost no step was logged."""
+    from cocopp.testbedsettings import GECCOBBOBTestbed
+
+    from gradexp.outcome import target_label
+
+    ladder = list(GECCOBBOBTestbed.settings["pprldmany_target_values"])
+    tables = list(GECCOBBOBTestbed.settings["ppfigdim_target_values"]) + \
+        list(GECCOBBOBTestbed.settings["pprldistr_target_values"])
+    table = pd.read_csv(coco_targets_sweep / "sweep_summary.csv")
+    between = 0
+    for opt in ("adam", "sgd"):
+        data = _datasets(coco_targets_sweep / "coco" / f"optimizer={opt}")
+        for fn, ds in data.items():
+            starts = table[(table["optimizer"] == opt) & (table["objective.function"] == fn)]
+            for t, runtimes in zip(ladder + tables, ds.detEvals(ladder + tables)):
+                ours = starts[f"evals_{target_label(t)}"].to_numpy(float)
+                assert sorted(runtimes[np.isfinite(runtimes)]) == sorted(ours[np.isfinite(ours)]), (opt, fn, t)
+                assert np.isfinite(runtimes).sum() == np.isfinite(ours).sum()
+                # a target between two logged steps: exact only because it was recorded
+                logged = set(pd.read_csv(coco_targets_sweep / str(starts["job"].iloc[0]) / "trace.csv")["step"] + 1)
+                between += sum(1 for v in ours[np.isfinite(ours)] if v not in logged)
+    assert between > 50
+    info = next((coco_targets_sweep / "coco").rglob("*.info")).read_text()
+    assert "exact at the recorded targets (51: 1e2 .. 1e-8)" in info

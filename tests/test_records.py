@@ -32,9 +32,10 @@ def _reference_nearest_optimum(x, optima):
     best = np.nanargmin(np.where(np.isnan(dist), np.inf, dist), axis=1)
     close = np.take_along_axis(dist, best[:, None], axis=1)[:, 0] <= records.CLOSE_TO_OPTIMUM
     return pd.array([int(b) if c else pd.NA for b, c in zip(best, close)], dtype="Int64")
-def _reference_tables(problem, results, order, M, N, groups, maximize, f_opt, optima, x0):
+def _reference_tables(problem, results, order, M, N, groups, maximize, f_opt, optima, x0, targets=None):
     from gradexp.outcome import INTERRUPTED, STATUS, TARGETS, target_column
 
+    targets = TARGETS if targets is None else targets
     status_names = np.array(STATUS, dtype=object)
     d = problem.dim
     xcols = [f"x{i}" for i in range(d)]
@@ -63,7 +64,7 @@ def _reference_tables(problem, results, order, M, N, groups, maximize, f_opt, op
         fin = {"start": rows, "status": status_names[res.status.numpy().astype(int)], "steps": stop,
                "f_final": res.f.numpy(), **{c: res.x.numpy()[:, i] for i, c in enumerate(xcols)},
                "grad_norm": res.g.numpy(), "f_best": res.f_best.numpy(), "f_start": res.log_f[0].numpy()}
-        for ti, t in enumerate(TARGETS):
+        for ti, t in enumerate(targets):
             col = np.full(len(rows), np.nan)
             if res.hits is not None:
                 h = res.hits.numpy()[:, ti].astype(np.float64)
@@ -73,7 +74,7 @@ def _reference_tables(problem, results, order, M, N, groups, maximize, f_opt, op
         extra = list(res.extra_evals)
         count = [float(k + 1 + (extra[k] if extra else 0)) for k in stop]
         fin["evals"] = count
-        for t in TARGETS:
+        for t in targets:
             fin["evals" + target_column(t)[2:]] = [np.nan if np.isnan(k) else
                                                    float(k + 1 + (extra[int(k)] if extra else 0))
                                                    for k in fin[target_column(t)]]
@@ -99,7 +100,7 @@ def _reference_tables(problem, results, order, M, N, groups, maximize, f_opt, op
     summary["message"] = np.where(summary["status"] == "diverged",
                                   "non-finite or runaway value at step " + summary["steps"].astype(str), "")
     summary["f_star"] = np.nan if f_opt is None else float(f_opt)
-    rt_cols = [target_column(t) for t in TARGETS]
+    rt_cols = [target_column(t) for t in targets]
     summary = summary[[c for c in summary.columns if c not in rt_cols] + rt_cols]
     for c in rt_cols:
         summary[c] = summary[c].astype("Int64")
@@ -167,6 +168,9 @@ RUNS = {
     "no_f_star": ["objective=expression", "objective.expr=\"x0**2-x1\"", "start=grid", "start.n=2",
                   "run.steps=20"],
     "vector": ["run.engine=vector", "start=grid", "start.n=3", "run.steps=40"],
+    "targets_coco": ["start=grid", "start.n=3", "run.steps=300", "report.targets=coco"],
+    "targets_list_lbfgs": ["optimizer=lbfgs", "run.steps=6", "start=points", "start.points=[[0,0],[-4,4],[3,2]]",
+                           "report.targets=[1e-2,30,0.5]"],
 }
 INTERRUPTED = {  # (overrides, looks at the stop flag before it is set)
     "per_start_cut": (["optimizer=lbfgs", "run.steps=5", "start=points",

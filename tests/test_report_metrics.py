@@ -95,7 +95,7 @@ def test_first_hit_on_logged_steps():
 def _starts(costs, oks, gaps, status=None):
     n = len(gaps)
     d = {"gap": gaps, "status": status or ["max_steps"] * n}
-    for lab, c, o in zip(M.TARGET_LABELS, costs, oks):
+    for lab, c, o in zip(("1e1", "1e-1", "1e-3", "1e-5", "1e-7"), costs, oks):
         d[f"cost_{lab}"], d[f"ok_{lab}"] = c, o
     return pd.DataFrame(d)
 
@@ -125,9 +125,17 @@ def test_configuration_metrics_and_ranking():
     assert t is None and order == ["A", "B"]  # median gaps 5.5e-9 (A) < 5.005e-7 (B)
 
 
-@pytest.mark.parametrize("t, lab", list(zip(M.TARGETS, M.TARGET_LABELS)))
-def test_target_labels(t, lab):
+@pytest.mark.parametrize("t, lab", [(10, "1e1"), (0.1, "1e-1"), (1e-3, "1e-3"), (1e-5, "1e-5"), (1e-7, "1e-7"),
+                                    (100, "1e2"), (1, "1e0"), (1e-8, "1e-8")])
+def test_target_labels_of_powers_of_ten(t, lab):
     assert M.target_label(t) == lab and float(lab) == t
+
+
+@pytest.mark.parametrize("t, lab", [(10 ** 1.8, "1e1.8"), (10 ** -0.2, "1e-0.2"), (10 ** -7.6, "1e-7.6"),
+                                    (0.5, "0.5"), (2e-3, "0.002"),
+                                    (0.1000000000000002, "1e-1")])  # numpy's 10 ** -1.0000000000000004
+def test_target_labels_of_other_numbers(t, lab):
+    assert M.target_label(t) == lab
 
 
 def test_configuration_metrics_gap_quartiles():

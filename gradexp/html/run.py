@@ -13,7 +13,7 @@ from gradexp.html import embed_image, esc, page, table, write
 
 MAX_ROWS = 500  # summary rows shown (the whole table is summary.csv)
 FIGURES = ("convergence.png", "trajectory.png", "surface.png", "trajectory.gif")
-_HIDDEN = re.compile(r"^(start_x\d+|rt_.*|f_star)$")  # in summary.csv, not on the page
+_HIDDEN = re.compile(r"^(start_x\d+|rt_.*|evals_.*|f_star)$")  # in summary.csv, not on the page
 FACTS = ("objective", "dim", "optimizer", "lr", "steps", "starts", "seed", "f_star", "status", "error",
          "overrides", "finished", "seconds", "gradexp", "torch", "numpy", "threads", "platform")
 

@@ -43,14 +43,14 @@ def _f_star_unknown(rows, traces, maximize):
     return float(v.max() if maximize else v.min())
 
 
-def _trace_runtimes(rows, traces, f_star, maximize):
+def _trace_runtimes(rows, traces, f_star, maximize, targets):
     """rt_<label> columns from the logged steps of trace.csv (approximate: logged steps only)."""
-    out = pd.DataFrame(np.nan, index=rows.index, columns=[f"rt_{lab}" for lab in M.TARGET_LABELS])
+    out = pd.DataFrame(np.nan, index=rows.index, columns=[f"rt_{M.target_label(t)}" for t in targets])
     for idx, row, g in start_traces(rows, traces):
         if row["status"] in ("diverged", "error"):
             continue
-        for t, lab in zip(M.TARGETS, M.TARGET_LABELS):
-            out.at[idx, f"rt_{lab}"] = M.first_hit(g["step"], g["f"], f_star, t, maximize)
+        for t in targets:
+            out.at[idx, f"rt_{M.target_label(t)}"] = M.first_hit(g["step"], g["f"], f_star, t, maximize)
     return out
 
 
@@ -75,6 +75,8 @@ def analyse(sweep: Sweep, holdout: float = 0.0) -> Analysis:
     """Compute per-start costs, configurations, metrics (and holdout, profile) for a sweep."""
     table = sweep.table
     traces = {j.name: load_trace(j.path) for j in sweep.jobs}
+    labels = [M.target_label(t) for t in sweep.targets]
+    rt_cols = [f"rt_{lab}" for lab in labels]
     # configurations: one distinct tuple of key values per objective, numbered in job order
     ident = table[sweep.config_keys + ["problem"]].astype(str).agg("\x1f".join, axis=1)
     codes = {v: i for i, v in enumerate(dict.fromkeys(ident))}
@@ -85,9 +87,12 @@ def analyse(sweep: Sweep, holdout: float = 0.0) -> Analysis:
     for c in ("status", "message"):
         if c not in starts:
             starts[c] = ""
-    for c in ("steps", "f_final", "f_star", "f_best") + tuple(f"rt_{lab}" for lab in M.TARGET_LABELS):
-        if c not in starts:
-            starts[c] = np.nan
+    # the columns filled below, made at once (one at a time, 100 of them fragment the frame)
+    new = {**{c: np.nan for c in ["steps", "f_final", "f_star", "f_best"] + rt_cols if c not in starts},
+           "_f_star": np.nan, "gap": np.nan, **{f"cost_{lab}": np.nan for lab in labels},
+           **{f"ok_{lab}": False for lab in labels}}
+    starts = pd.concat([starts.drop(columns=[c for c in new if c in starts]),
+                        pd.DataFrame(new, index=starts.index)], axis=1).copy()  # (copy: one block per dtype)
     problems = {}
     for prob, rows in starts.groupby("problem", sort=False):
         maximize = bool(rows["_maximize"].iloc[0])
@@ -96,24 +101,23 @@ def analyse(sweep: Sweep, holdout: float = 0.0) -> Analysis:
         starts.loc[rows.index, "_budget1"] = budget
         if len(known):
             fs = rows["f_star"].fillna(float(known.median()))
-            rts = rows[[f"rt_{lab}" for lab in M.TARGET_LABELS]]
+            rts = rows[rt_cols]
             source = "known"
         else:
             f_star = _f_star_unknown(rows, traces, maximize)
             fs = pd.Series(f_star, index=rows.index)
-            rts = _trace_runtimes(rows, traces, f_star, maximize) if np.isfinite(f_star) else \
-                rows[[f"rt_{lab}" for lab in M.TARGET_LABELS]] * np.nan
+            rts = _trace_runtimes(rows, traces, f_star, maximize, sweep.targets) if np.isfinite(f_star) else \
+                rows[rt_cols] * np.nan
             source = "best seen"
         starts.loc[rows.index, "_f_star"] = fs
         starts.loc[rows.index, "gap"] = M.final_gap(rows["f_final"], fs, rows["status"], maximize)
-        for lab in M.TARGET_LABELS:
+        for lab in labels:
             cost, ok = M.start_costs(rts[f"rt_{lab}"], rows["steps"], rows["status"], budget)
             starts.loc[rows.index, f"cost_{lab}"] = cost
             starts.loc[rows.index, f"ok_{lab}"] = ok
         problems[prob] = {"f_star_source": source, "f_star": float(fs.median()) if fs.notna().any() else np.nan,
                           "maximize": maximize, "dim": rows["_dim"].iloc[0]}
-    for lab in M.TARGET_LABELS:
-        starts[f"ok_{lab}"] = starts.get(f"ok_{lab}", pd.Series(False, index=starts.index)).fillna(False).astype(bool)
+    starts = starts.astype({f"ok_{lab}": bool for lab in labels}).copy()  # (copy: setting rows split blocks)
     starts["_lr"] = _lr_values(starts, sweep)
 
     configs = _configurations(table, sweep)
@@ -122,7 +126,7 @@ def analyse(sweep: Sweep, holdout: float = 0.0) -> Analysis:
     mrows = []
     for _, c in configs.iterrows():
         sub = starts[starts["_cfg"] == c["_cfg"]]
-        for m in M.configuration_metrics(sub, sub["_budget1"].to_numpy(float) if len(sub) else []):
+        for m in M.configuration_metrics(sub, sub["_budget1"].to_numpy(float) if len(sub) else [], sweep.targets):
             mrows.append({**{k: c[k] for k in sweep.config_keys}, "problem": c["problem"], **m,
                           "f_star": problems[c["problem"]]["f_star"],
                           "f_star_source": problems[c["problem"]]["f_star_source"],
@@ -187,7 +191,8 @@ def _holdout(a: Analysis, fraction: float) -> pd.DataFrame:
                 part = []
                 for _, c in members.iterrows():
                     sub = starts[(starts["_cfg"] == c["_cfg"]) & (starts["_held"] == held)]
-                    for m in M.configuration_metrics(sub, sub["_budget1"].to_numpy(float) if len(sub) else []):
+                    for m in M.configuration_metrics(sub, sub["_budget1"].to_numpy(float) if len(sub) else [],
+                                                     a.sweep.targets):
                         part.append({**m, "_cfg": c["_cfg"]})
                 return pd.DataFrame(part)
 
@@ -197,8 +202,8 @@ def _holdout(a: Analysis, fraction: float) -> pd.DataFrame:
             oracle, _ = M.rank_configurations(held, key="_cfg")
             lab = dict(zip(a.configs["_cfg"], a.configs["label"]))
             h = held[held["_cfg"] == best]
-            ht = h[np.isclose(h["target"], t)] if t is not None else h.iloc[:0]
-            tt = tune[(tune["_cfg"] == best) & (np.isclose(tune["target"], t) if t is not None else False)]
+            ht = h[M.at_target(h, t)] if t is not None else h.iloc[:0]
+            tt = tune[(tune["_cfg"] == best) & (M.at_target(tune, t) if t is not None else False)]
             rows.append({
                 "problem": prob, "family": ", ".join(f"{k}={v}" for k, v in zip(gk, name)) or "all",
                 "chosen": lab[best], "target": t,
@@ -222,6 +227,7 @@ def _profile(a: Analysis) -> dict | None:
     s = a.starts
     if s.empty:
         return None
+    labels = [M.target_label(t) for t in a.sweep.targets]
     solver_keys = a.sweep.varying
     lab = pd.Series("all", index=s.index)
     if solver_keys:
@@ -239,7 +245,7 @@ def _profile(a: Analysis) -> dict | None:
     kinds = {"target": 0, "gap": 0}
     for p, idxs in by_prob.items():
         sub = s.loc[idxs]
-        reached = [lab_ for lab_ in M.TARGET_LABELS if sub[f"ok_{lab_}"].any()]
+        reached = [lab_ for lab_ in labels if sub[f"ok_{lab_}"].any()]
         if reached:
             tl = reached[-1]
             vals = np.where(sub[f"ok_{tl}"], sub[f"cost_{tl}"] + 1.0, np.inf)

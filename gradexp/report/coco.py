@@ -9,11 +9,14 @@ in-job settings included) in the layout of COCO's ``bbob`` logger, data format `
 What an evaluation is: one f-and-gradient evaluation. A step of an element-wise optimizer is one
 (the evaluation at step k is number k + 1); a closure optimizer's further evaluations (LBFGS) are
 counted too (summary.csv's ``evals`` columns). The lines written per start are: its first
-evaluation (the start point), the exact first evaluation reaching each of gradexp's targets (with
-Δf as its value: f ≤ f* + Δf is what is known there), the logged steps of trace.csv (exact f; for
-element-wise optimizers, where step k is evaluation k + 1) and its last evaluation with the best f
-it saw. Between the recorded targets a runtime read from these lines is never earlier than the
-true one; ``run.log.every=1`` logs every step and makes every line exact.
+evaluation (the start point), the exact first evaluation reaching each target the runs recorded
+(``report.targets``; with Δf as its value: f ≤ f* + Δf is what is known there), the logged steps of
+trace.csv (exact f; for element-wise optimizers, where step k is evaluation k + 1) and its last
+evaluation with the best f it saw. Values are written in the fewest digits that read back as the
+same double, so a target reads back as itself. With ``report.targets=coco`` the runs record COCO's own 51 targets and cocopp's
+runtimes are exact at every target it uses; between recorded targets a runtime read from these
+lines is never earlier than the true one (``run.log.every=1`` logs every step and makes every
+line exact).
 """
 
 from __future__ import annotations
@@ -25,14 +28,15 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from gradexp.report import metrics as M
+from gradexp.outcome import evals_column, target_label
 
 BBOB_TARGET = "gradexp.objectives.bbob"
 PROBLEM_KEYS = ("objective", "objective.function", "objective.instance", "objective.dim")
+OUTPUT_KEYS = ("report.", "plot.", "resume", "run.progress", "run.log.")  # what is written, not the method
 PRECISION = 1e-8  # COCO's final target
 COMMENT = ("% gradexp: one trial per start; one evaluation per f-and-gradient evaluation (the evaluation "
            "at step k is number k + 1; a closure optimizer's further evaluations, e.g. LBFGS's, are counted); "
-           "exact at the targets {targets}; x is nan where it was not logged")
+           "exact at the recorded targets ({targets}); x is nan where it was not logged")
 DAT_HEAD = ("% f evaluations | g evaluations | best noise-free fitness - Fopt ({fopt:.12e}) + sum g_i+ | "
             "measured fitness | best measured fitness or single-digit g-values | x1 | x2...")
 
@@ -56,7 +60,7 @@ def _events(row, trace, fopt: float, dim: int, targets) -> list[tuple[float, flo
     xs = [f"x{i}" for i in range(dim)]
     out = [(1.0, row["f_start"] - fopt, [row.get(f"start_x{i}", math.nan) for i in range(dim)])]
     for t in targets:
-        ev = row.get(f"evals_{M.target_label(t)}", math.nan)
+        ev = row.get(evals_column(t), math.nan)
         if pd.notna(ev):
             out.append((float(ev), t, nan_x))
     if trace is not None and len(trace):
@@ -69,7 +73,8 @@ def _events(row, trace, fopt: float, dim: int, targets) -> list[tuple[float, flo
 
 
 def _fmt(v: float) -> str:
-    return "inf" if v == math.inf else f"{v:+10.9e}"
+    """``v`` in the fewest digits that read back as the same double (a target's Δf stays itself)."""
+    return "inf" if v == math.inf else np.format_float_scientific(v, unique=True, trim="0", sign=True, exp_digits=2)
 
 
 def _trial_lines(events, fopt: float) -> tuple[list[str], list[str], float]:
@@ -89,9 +94,11 @@ def _trial_lines(events, fopt: float) -> tuple[list[str], list[str], float]:
 def _starts(sweep):
     """(configuration values, (F, I, D), job, summary row) for every start of a BBOB job that ran.
 
-    A configuration is named by the method keys that vary in the sweep (all of them when none does).
+    A configuration is named by the method keys that vary in the sweep (when none does, by every key
+    but the problem's and those that only choose what is written: report.*, plot.*, run.log.*, ...).
     """
-    keys = [k for k in sweep.varying if k not in PROBLEM_KEYS] or [k for k in sweep.keys if k not in PROBLEM_KEYS]
+    keys = [k for k in sweep.varying if k not in PROBLEM_KEYS] or \
+        [k for k in sweep.keys if k not in PROBLEM_KEYS and not k.startswith(OUTPUT_KEYS)]
     for job in sweep.jobs:
         prob = _bbob_problem(job)
         if prob is None or job.failed or job.summary is None or "evals" not in job.summary:
@@ -100,13 +107,17 @@ def _starts(sweep):
             yield {k: row[k] for k in keys if str(row[k]) != ""}, prob, job, row
 
 
-def write_coco(sweep_dir, targets=M.TARGETS) -> list[Path]:
-    """Write ``DIR/coco/<configuration>/`` in COCO's bbob-new2 format; return the files written."""
+def write_coco(sweep_dir, targets=None) -> list[Path]:
+    """Write ``DIR/coco/<configuration>/`` in COCO's bbob-new2 format; return the files written.
+
+    ``targets``: the Δf whose exact first evaluations are written (default: those every job recorded).
+    """
     from gradexp._version import __version__
     from gradexp.report.collect import load_sweep, load_trace
 
     root = Path(sweep_dir)
     sweep = load_sweep(root)
+    targets = sweep.targets if targets is None else targets
     trials: dict = {}  # (alg, F, D) -> list of (instance, .dat lines, .tdat lines, evals, best)
     traces: dict = {}
     for values, (fn, inst, dim), job, row in _starts(sweep):
@@ -120,7 +131,8 @@ def write_coco(sweep_dir, targets=M.TARGETS) -> list[Path]:
         key = (algorithm_name(values), fn, dim)
         trials.setdefault(key, []).append((inst, fopt, dat, tdat, int(row["evals"]), best))
     written = []
-    labels = ", ".join(M.target_label(t) for t in targets)
+    labels = (", ".join(target_label(t) for t in targets) if len(targets) <= 6 else
+              f"{len(targets)}: {target_label(targets[0])} .. {target_label(targets[-1])}")
     for alg in sorted({k[0] for k in trials}):
         folder = root / "coco" / alg
         for fn in sorted({k[1] for k in trials if k[0] == alg}):

@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 
 from gradexp.errors import ConfigError
+from gradexp.outcome import TARGETS, target_label, targets_of
 
 #: Summary columns written by the runner (anything else there is a swept hyper-parameter).
 _STANDARD = {"start", "status", "steps", "f_final", "grad_norm", "f_best", "f_start", "minimum",
@@ -215,6 +216,8 @@ class Sweep:
     config_keys: list[str]       # keys that define a configuration (keys minus REPEAT_KEYS)
     method_keys: list[str]       # configuration keys that are not about the objective
     varying: list[str]           # method keys whose value differs somewhere in the sweep
+    targets: tuple = TARGETS     # the Δf targets every job that ran recorded (report.targets), loosest first
+    targets_differ: bool = False  # jobs recorded different target sets (the report uses those they share)
 
 
 def load_sweep(sweep_dir) -> Sweep:
@@ -256,7 +259,26 @@ def load_sweep(sweep_dir) -> Sweep:
     config_keys = [k for k in keys if k not in REPEAT_KEYS]
     method_keys = [k for k in config_keys if k != "objective" and not k.startswith("objective.")]
     varying = [k for k in method_keys if table[k].nunique(dropna=False) > 1]
-    return Sweep(Path(sweep_dir), jobs, table, keys, config_keys, method_keys, varying)
+    targets, differ = shared_targets(jobs)
+    return Sweep(Path(sweep_dir), jobs, table, keys, config_keys, method_keys, varying, targets, differ)
+
+
+def shared_targets(jobs) -> tuple[tuple, bool]:
+    """The targets (``report.targets`` of each job's config) that every job that ran recorded, and
+    whether the jobs' sets differ. Jobs that failed or whose config is unreadable do not count; with
+    none left, or nothing in common, the default targets."""
+    sets = []
+    for job in jobs:
+        try:
+            if not job.failed:
+                sets.append(targets_of(job.config or {}))
+        except ConfigError:
+            continue
+    if not sets:
+        return TARGETS, False
+    names = [{target_label(t) for t in s} for s in sets]
+    common = tuple(t for t in sets[0] if all(target_label(t) in n for n in names))
+    return common or TARGETS, any(n != names[0] for n in names)
 
 
 def _recorded(job, key: str):

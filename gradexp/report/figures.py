@@ -114,11 +114,12 @@ def ecdf_figure(a, prob, path) -> None:
     fig, ax = plt.subplots(figsize=(7, 4.5))
     lab, pal = _labels(a), palette(a)
     order = _order(a, prob)
+    labels = [M.target_label(t) for t in a.sweep.targets]
     top = 1.0
     for cfg in order:
         col = pal[lab[cfg]]
         s = a.starts[a.starts["_cfg"] == cfg]
-        rt = np.concatenate([np.where(s[f"ok_{t}"], s[f"cost_{t}"], np.inf) for t in M.TARGET_LABELS]) \
+        rt = np.concatenate([np.where(s[f"ok_{t}"], s[f"cost_{t}"], np.inf) for t in labels]) \
             if len(s) else np.array([])
         budget = float(s["_budget1"].max()) if len(s) else 1.0
         top = max(top, budget)
@@ -131,7 +132,8 @@ def ecdf_figure(a, prob, path) -> None:
     ax.set_xlabel("optimizer steps (runtime 0 drawn at 1)")
     ax.set_ylabel("fraction of (start, target) pairs reached")
     approx = " (runtimes from logged steps)" if a.problems[prob]["f_star_source"] != "known" else ""
-    ax.set_title(f"{prob}: runtime ECDF, Δf ∈ {{1e1..1e-7}}{approx}\nbudget {budget_text(a, prob)}",
+    what = f"Δf ∈ {{{labels[0]}..{labels[-1]}}} ({len(labels)} targets)" if len(labels) > 1 else f"Δf = {labels[0]}"
+    ax.set_title(f"{prob}: runtime ECDF, {what}{approx}\nbudget {budget_text(a, prob)}",
                  fontsize=10)
     ax.grid(True, which="both", alpha=0.3)
     _legend(ax, fontsize=7, loc="best")

@@ -69,7 +69,7 @@ def header(a, done, failed) -> list[str]:
     lines.append(f"- **Jobs:** {done + failed} ({done} done, {failed} failed); starts: {len(s)}, "
                  f"diverged: {int((s['status'] == 'diverged').sum())}, "
                  f"errored: {int((s['status'] == 'error').sum())}")
-    lines.append("- **Targets** Δf ∈ {" + ", ".join(M.TARGET_LABELS) + "}; a cell reads *aRT (successes/starts)*, "
+    lines.append(f"- **Targets** {_targets_text(sw)}; a cell reads *aRT (successes/starts)*, "
                  "aRT in optimizer steps, **bold** = best aRT for that target among configurations with at "
                  f"least {LOW_SUCCESS:.0%} successes, † = fewer than {LOW_SUCCESS:.0%} of the starts succeeded "
                  "(an aRT resting on a few lucky starts), ∞ = never reached.")
@@ -82,6 +82,18 @@ def header(a, done, failed) -> list[str]:
             lines.append(f"| {j.name} | `{_cell(ov)}` | {_cell(j.message)} |")
         lines.append("")
     return lines
+
+
+def _targets_text(sweep) -> str:
+    """The targets line's first part: the Δf targets, and which of them the tables show."""
+    labels = [M.target_label(t) for t in sweep.targets]
+    shown = M.shown_targets(sweep.targets)
+    text = "Δf ∈ {" + ", ".join(labels) + "}" if len(shown) == len(labels) else (
+        f"Δf: {len(labels)} targets from {labels[0]} to {labels[-1]} (all in metrics.csv and the ECDFs; "
+        "the tables show " + ", ".join(M.target_label(t) for t in shown) + ")")
+    if sweep.targets_differ:
+        text += " — the jobs recorded different targets (report.targets); these are the ones they share"
+    return text
 
 
 def _low(r) -> bool:
@@ -114,24 +126,25 @@ def problem_section(a, prob, figs) -> list[str]:
         t = p.get("decisive_target")
         mb = m[m["_cfg"] == best]
         if t is not None:
-            r = mb[np.isclose(mb["target"], t)].iloc[0]
+            r = mb[M.at_target(mb, t)].iloc[0]
             why = (f"aRT {fmt(r['aRT'])} steps to Δf = {M.target_label(t)} "
                    f"({int(r['successes'])}/{int(r['starts'])} starts{_low_note(r)})")
         else:
-            why = "no configuration reached Δf = 1e1; ranked by median final f − f*"
+            why = f"no configuration reached Δf = {M.target_label(a.sweep.targets[0])}; ranked by median final f − f*"
         gm = mb["gap_median"].iloc[0] if len(mb) else float("nan")
         lines += [f"**Best configuration:** `{cfg_lab[best]}` — {why}, median final f − f* {fmt(gm)}.", ""]
-    head = ["#", "configuration"] + [f"Δf={lab}" for lab in M.TARGET_LABELS] + \
+    shown = M.shown_targets(a.sweep.targets)
+    head = ["#", "configuration"] + [f"Δf={M.target_label(t)}" for t in shown] + \
         ["final f − f*: median [Q1, Q3]", "diverged", "job"]
     lines += ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
-    best_art = {lab: _best_art(m[np.isclose(m["target"], t)]) for t, lab in zip(M.TARGETS, M.TARGET_LABELS)}
+    best_art = {t: _best_art(m[M.at_target(m, t)]) for t in shown}
     for rank, cfg in enumerate(order, 1):
         mc = m[m["_cfg"] == cfg]
         cells = [str(rank), f"`{_cell(cfg_lab[cfg])}`"]
-        for t, lab in zip(M.TARGETS, M.TARGET_LABELS):
-            r = mc[np.isclose(mc["target"], t)].iloc[0]
+        for t in shown:
+            r = mc[M.at_target(mc, t)].iloc[0]
             art = fmt(r["aRT"])
-            if math.isfinite(r["aRT"]) and r["aRT"] == best_art[lab] and not _low(r):
+            if math.isfinite(r["aRT"]) and r["aRT"] == best_art[t] and not _low(r):
                 art = f"**{art}**"
             elif _low(r):
                 art += "†"

@@ -20,22 +20,12 @@ import math
 import numpy as np
 import pandas as pd
 
-from gradexp.outcome import TARGETS  # the target precisions Δf (COCO's usual ladder)
+from gradexp.outcome import TARGETS, target_label  # noqa: F401  (the default targets; a target's label)
 
-#: The targets' column labels (``rt_<label>``).
-TARGET_LABELS = ("1e1", "1e-1", "1e-3", "1e-5", "1e-7")
 #: Floor for f − f* on log axes and in ratios.
 EPS = 1e-12
 #: Golden-ratio increment of the holdout split (a Weyl sequence over start indices).
 _PHI = (math.sqrt(5.0) - 1.0) / 2.0
-
-
-def target_label(target: float) -> str:
-    """The column label of a target Δf, e.g. ``1e-3`` for 0.001."""
-    for t, lab in zip(TARGETS, TARGET_LABELS):
-        if math.isclose(t, target, rel_tol=1e-9):
-            return lab
-    return f"{target:g}"
 
 
 def quantile(values, q: float) -> float:
@@ -151,11 +141,12 @@ def holdout_mask(start_index, fraction: float) -> np.ndarray:
     return np.mod((i + 1.0) * _PHI, 1.0) < fraction
 
 
-def configuration_metrics(starts: pd.DataFrame, budget_per_start) -> list[dict]:
+def configuration_metrics(starts: pd.DataFrame, budget_per_start, targets=TARGETS) -> list[dict]:
     """Per-target metrics of one configuration's starts.
 
     ``starts`` holds one row per start with columns ``cost_<label>``, ``ok_<label>`` (from
-    :func:`start_costs`), ``gap`` and ``status``. Returns one dict per target.
+    :func:`start_costs`; label: :func:`target_label`), ``gap`` and ``status``. Returns one dict per
+    target of ``targets``.
     """
     n = len(starts)
     gap = starts["gap"].to_numpy(float) if n else np.array([])
@@ -168,13 +159,30 @@ def configuration_metrics(starts: pd.DataFrame, budget_per_start) -> list[dict]:
         "gap_q3": quantile(gap, 0.75),
     }
     rows = []
-    for t, lab in zip(TARGETS, TARGET_LABELS):
+    for t in targets:
+        lab = target_label(t)
         ok = starts[f"ok_{lab}"].to_numpy(bool) if n else np.array([], bool)
         cost = starts[f"cost_{lab}"].to_numpy(float) if n else np.array([])
         succ = int(ok.sum())
         rows.append({"target": t, "successes": succ, "success_rate": succ / n if n else 0.0,
                      "aRT": average_runtime(cost, ok), **common})
     return rows
+
+
+def at_target(frame: pd.DataFrame, target: float):
+    """Rows of a metrics table at ``target`` (a mask; targets can be 10^0.2 apart down to 1e-8, so
+    relative closeness only)."""
+    return np.isclose(frame["target"].to_numpy(float), target, rtol=1e-9, atol=0.0)
+
+
+def shown_targets(targets, most: int = 6) -> tuple:
+    """At most ``most`` of ``targets`` (loosest first) for a table: all when they fit, else evenly
+    spaced ones from the loosest to the tightest (COCO's 51: 1e2, 1e0, 1e-2, 1e-4, 1e-6, 1e-8)."""
+    targets = tuple(targets)
+    if len(targets) <= most:
+        return targets
+    idx = sorted({round(i * (len(targets) - 1) / (most - 1)) for i in range(most)})
+    return tuple(targets[i] for i in idx)
 
 
 def tightest_reached(metrics: pd.DataFrame):
@@ -196,7 +204,7 @@ def rank_configurations(metrics: pd.DataFrame, key: str = "config"):
         per["art"] = np.inf
         per["rate"] = 0.0
     else:
-        at = metrics[np.isclose(metrics["target"], t)].set_index(key)
+        at = metrics[at_target(metrics, t)].set_index(key)
         per["art"] = at["aRT"]
         per["rate"] = at["success_rate"]
     per["gap_median"] = per["gap_median"].fillna(np.inf)
