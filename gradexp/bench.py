@@ -44,7 +44,8 @@ from gradexp.bench_common import OPT_KW, _compose, _overrides, runner_run
 SIZES = (1, 64, 1024, 16384)
 OPTIMIZERS = ("sgd", "adam", "rmsprop", "lbfgs")
 LBFGS_MAX_N = 16  # LBFGS runs one optimizer per start (and only on the 2-D objective)
-CASES = ("tutorial", "bare", "runner", "cli", "compiled", "help", "hparams", "study", "busy", "lion", "ladder")
+CASES = ("tutorial", "bare", "runner", "cli", "compiled", "help", "hparams", "study", "busy", "lion",
+         "ladder")
 OBJECTIVES = (("himmelblau", 2), ("rosenbrock", 50), ("rosenbrock", 10), ("bbob", 10))
 LONG_S = 10.0  # a row whose measurements add up to more than this is long (fewer runs)
 LONG_PAIRS = 3  # least runner runs (each between two bare ones) of a long row; CLI runs of a long row (one when a run > LONG_S)

@@ -122,16 +122,22 @@ class Progress:
             self.bar = None
 
 
-def sweep_size(overrides, n_trials=None) -> int | None:
+def sweep_size(overrides, n_trials=None, params=None) -> int | None:
     """Jobs in a sweep: the product of the sweep overrides' lengths (``n_trials`` for a sweeper
-    that samples); None when it cannot be told."""
+    that samples); None when it cannot be told. ``params``: the sweeper's ``hydra.sweeper.params``
+    (a preset's sweep, e.g. ``experiment=bbob_lr_sweep``), each replaced by a command-line override
+    of the same key, as Hydra's basic sweeper does."""
     if n_trials:
         return int(n_trials)
     try:
         from hydra.core.override_parser.overrides_parser import OverridesParser
 
+        parser = OverridesParser.create()
+        preset = parser.parse_overrides([f"{k}={v}" for k, v in (params or {}).items()])
+        by_key = {ov.key_or_group: ov for ov in preset}
+        by_key.update((ov.key_or_group, ov) for ov in parser.parse_overrides(list(overrides)))
         total = 1
-        for ov in OverridesParser.create().parse_overrides(list(overrides)):
+        for ov in by_key.values():
             if ov.is_sweep_override():
                 total *= len(list(ov.sweep_string_iterator()))
         return total
@@ -153,7 +159,7 @@ class JobLines:
         self.done += 1
         elapsed = self.clock() - self.t0
         line = f"gradexp sweep: job {num} {status}; {self.done}"
-        if self.total:
+        if self.total and self.done <= self.total:
             left = (self.total - self.done) * elapsed / self.done
             line += f"/{self.total} jobs done, {duration(elapsed)} so far, ~{duration(left)} left"
         else:

@@ -2,7 +2,8 @@
 
 ``run.stop_at_target`` (default true): where the objective's optimum value f* is known and no
 ``run.f_target`` is set, a start stops (status ``converged``) at the first step at which
-f ≤ f* + Δf (f ≥ f* − Δf when maximizing), Δf the tightest of ``report.targets`` (1e-7 by default). The rule is the
+f ≤ f* + Δf (f ≥ f* − Δf when maximizing), Δf the tightest of ``report.targets`` (1e-7 by
+default). The rule is the
 ``run.f_target`` rule with that value, so it adds nothing to the loop, and it keeps every recorded
 number exact: a start that stops has reached every target (their first steps are recorded before
 it stops), and a start that never reaches the tightest one runs its whole budget as before.

@@ -71,8 +71,10 @@ def _job_lines(config):
 
         if mode_of(OmegaConf.select(config, "run.progress", default="auto")) == "false":
             return None
+        params = OmegaConf.select(config, "hydra.sweeper.params", default=None)
         total = sweep_size(OmegaConf.select(config, "hydra.overrides.task", default=[]) or [],
-                           OmegaConf.select(config, "hydra.sweeper.n_trials", default=None))
+                           OmegaConf.select(config, "hydra.sweeper.n_trials", default=None),
+                           OmegaConf.to_container(params) if params is not None else None)
         return JobLines(total)
     except Exception:  # noqa: BLE001  (never raise into Hydra)
         return None

@@ -66,7 +66,7 @@ def _datasets(folder):
 
 def test_coco_folders_one_per_configuration(sweep):
     algs = sorted(p.name for p in (sweep / "coco").iterdir())
-    assert algs == ["optimizer=adam", "optimizer=sgd"]
+    assert algs == ["adam", "sgd"]  # short: cocopp's legends show the first 9 or so characters
     for alg in algs:
         names = sorted(p.name for p in (sweep / "coco" / alg).rglob("*") if p.is_file())
         assert names == sorted([f"bbobexp_f{f}.info" for f in FUNCTIONS]
@@ -80,7 +80,7 @@ def test_cocopp_counts_and_art_equal_gradexp_s(sweep):
     metrics = pd.read_csv(sweep / "metrics.csv")
     checked = 0
     for opt in ("adam", "sgd"):
-        data = _datasets(sweep / "coco" / f"optimizer={opt}")
+        data = _datasets(sweep / "coco" / opt)
         assert sorted(data) == list(FUNCTIONS)
         for fn in FUNCTIONS:
             ds = data[fn]
@@ -104,6 +104,19 @@ def test_cocopp_counts_and_art_equal_gradexp_s(sweep):
                     assert coco_art == pytest.approx(row["aRT"] + row["starts"] / row["successes"], rel=1e-12)
                     checked += 1
     assert checked >= 5
+
+
+def test_algorithm_names_short_unless_they_collide():
+    from gradexp.report.coco import algorithm_names
+
+    a, b = (("optimizer", "adam"), ("optimizer.lr", "0.01")), (("optimizer", "sgd"), ("optimizer.momentum", "0.9"))
+    assert algorithm_names([a, b]) == {a: "adam-lr1e-2", b: "sgd-momentum0.9"}
+    e = (("optimizer", "sgd"), ("optimizer.lr", "0.05"), ("optimizer.momentum", "1"), ("seed", "10"))
+    assert algorithm_names([e]) == {e: "sgd-lr0.05-momentum1-seed10"}
+    # optimizer.lr=0.1 and schedule.lr=0.1 would both be lr0.1: the long names tell them apart
+    c, d = (("optimizer.lr", "0.1"),), (("schedule.lr", "0.1"),)
+    assert algorithm_names([c, d]) == {c: "optimizer.lr=0.1", d: "schedule.lr=0.1"}
+    assert algorithm_names([()]) == {(): "gradexp"}
 
 
 def test_first_lines_are_evaluation_one_and_best_f_never_rises(sweep):
@@ -169,7 +182,7 @@ def test_cocopp_runtimes_exact_at_every_target_it_uses(coco_targets_sweep):
     table = pd.read_csv(coco_targets_sweep / "sweep_summary.csv")
     between = 0
     for opt in ("adam", "sgd"):
-        data = _datasets(coco_targets_sweep / "coco" / f"optimizer={opt}")
+        data = _datasets(coco_targets_sweep / "coco" / opt)
         for fn, ds in data.items():
             starts = table[(table["optimizer"] == opt) & (table["objective.function"] == fn)]
             for t, runtimes in zip(ladder + tables, ds.detEvals(ladder + tables)):

@@ -214,6 +214,10 @@ def test_sweep_lines_count_jobs_and_time_left():
 
     assert sweep_size(["optimizer=sgd,adam,rmsprop", "optimizer.lr=1e-3,1e-2", "run.steps=5"]) == 6
     assert sweep_size(["x=1"], n_trials=20) == 20
+    # a preset's hydra.sweeper.params count too; a command-line override of the same key replaces its list
+    params = {"objective.function": "range(1,25)", "optimizer": "adam,sgd", "optimizer.lr": "0.001,0.01,0.1"}
+    assert sweep_size(["objective.dim=2"], params=params) == 24 * 2 * 3
+    assert sweep_size(["optimizer.lr=0.01", "seed=1,2"], params=params) == 24 * 2 * 2
     clock, out = _Clock(), io.StringIO()
     lines = JobLines(4, stream=out, clock=clock)
     clock.t = 10.0
@@ -223,6 +227,10 @@ def test_sweep_lines_count_jobs_and_time_left():
     assert out.getvalue().splitlines() == [
         "gradexp sweep: job 0 ended; 1/4 jobs done, 10 s so far, ~30 s left",
         "gradexp sweep: job 1 failed; 2/4 jobs done, 20 s so far, ~20 s left"]
+    few = JobLines(1, stream=io.StringIO(), clock=clock)  # a total told wrong: no negative time left
+    clock.t = 30.0
+    few.job_done(0, "ended")
+    assert few.job_done(1, "ended") == "gradexp sweep: job 1 ended; 2 jobs done, 10 s so far"
 
 
 def test_a_sweep_prints_a_line_per_job(tmp_path):

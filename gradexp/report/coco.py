@@ -13,10 +13,10 @@ evaluation (the start point), the exact first evaluation reaching each target th
 (``report.targets``; with Δf as its value: f ≤ f* + Δf is what is known there), the logged steps of
 trace.csv (exact f; for element-wise optimizers, where step k is evaluation k + 1) and its last
 evaluation with the best f it saw. Values are written in the fewest digits that read back as the
-same double, so a target reads back as itself. With ``report.targets=coco`` the runs record COCO's own 51 targets and cocopp's
-runtimes are exact at every target it uses; between recorded targets a runtime read from these
-lines is never earlier than the true one (``run.log.every=1`` logs every step and makes every
-line exact).
+same double, so a target reads back as itself. With ``report.targets=coco`` the runs record COCO's
+own 51 targets and cocopp's runtimes are exact at every target it uses; between recorded targets a
+runtime read from these lines is never earlier than the true one (``run.log.every=1`` logs every
+step and makes every line exact).
 """
 
 from __future__ import annotations
@@ -32,6 +32,7 @@ from gradexp.outcome import evals_column, target_label
 
 BBOB_TARGET = "gradexp.objectives.bbob"
 PROBLEM_KEYS = ("objective", "objective.function", "objective.instance", "objective.dim")
+GROUPS = ("optimizer", "schedule", "start", "experiment")  # config groups: their choice names itself
 OUTPUT_KEYS = ("report.", "plot.", "resume", "run.progress", "run.log.")  # what is written, not the method
 PRECISION = 1e-8  # COCO's final target
 COMMENT = ("% gradexp: one trial per start; one evaluation per f-and-gradient evaluation (the evaluation "
@@ -48,10 +49,36 @@ def _bbob_problem(job) -> tuple[int, int, int] | None:
     return int(obj.get("function", 1)), int(obj.get("instance", 1)), int(obj.get("dim", 2))
 
 
-def algorithm_name(values: dict) -> str:
-    """A folder name for a configuration, e.g. ``optimizer=adam_optimizer.lr=0.01`` (``gradexp`` if none)."""
-    text = "_".join(f"{k}={v}" for k, v in values.items()) or "gradexp"
-    return re.sub(r"[^A-Za-z0-9.=+-]+", "-", text).strip("-")
+def algorithm_name(values: dict, short: bool = True) -> str:
+    """A folder (and COCO algorithm) name for a configuration: short, the distinguishing part first,
+    as cocopp's legends show only the first 10 or so characters: ``adam-lr1e-2`` for ``optimizer=adam
+    optimizer.lr=0.01`` (a group's choice as itself, another key by its last part, a power of ten as
+    ``1e-2``); ``short=False``:
+    ``optimizer=adam_optimizer.lr=0.01``. ``gradexp`` when there are no values."""
+    if short:
+        text = "-".join(str(v) if k in GROUPS else f"{k.rsplit('.', 1)[-1]}{_compact(v)}" for k, v in values.items())
+    else:
+        text = "_".join(f"{k}={v}" for k, v in values.items())
+    return re.sub(r"[^A-Za-z0-9.=+-]+", "-", text or "gradexp").strip("-") or "gradexp"
+
+
+def _compact(value) -> str:
+    """A power of ten as ``1e-3`` (shorter than 0.001), anything else as written."""
+    try:
+        exp = math.log10(float(value))
+    except (TypeError, ValueError):
+        return str(value)
+    return f"1e{round(exp)}" if exp == round(exp) and round(exp) != 0 else str(value)
+
+
+def algorithm_names(configurations) -> dict:
+    """``{configuration: name}`` for configurations given as tuples of (key, value): the short names
+    when they tell every configuration apart, else the long ones."""
+    for short in (True, False):
+        names = {c: algorithm_name(dict(c), short) for c in configurations}
+        if len(set(names.values())) == len(names):
+            return names
+    return names
 
 
 def _events(row, trace, fopt: float, dim: int, targets) -> list[tuple[float, float, list]]:
@@ -120,7 +147,9 @@ def write_coco(sweep_dir, targets=None) -> list[Path]:
     targets = sweep.targets if targets is None else targets
     trials: dict = {}  # (alg, F, D) -> list of (instance, .dat lines, .tdat lines, evals, best)
     traces: dict = {}
-    for values, (fn, inst, dim), job, row in _starts(sweep):
+    starts = list(_starts(sweep))
+    names = algorithm_names(dict.fromkeys(tuple(values.items()) for values, *_ in starts))
+    for values, (fn, inst, dim), job, row in starts:
         if job.name not in traces:
             trace = load_trace(job.path)
             same = (job.summary["evals"] == job.summary["steps"] + 1).all()
@@ -128,7 +157,7 @@ def write_coco(sweep_dir, targets=None) -> list[Path]:
         fopt = float(row["f_star"])
         events = _events(row, traces[job.name].get(row["start"]), fopt, dim, targets)
         dat, tdat, best = _trial_lines(events, fopt)
-        key = (algorithm_name(values), fn, dim)
+        key = (names[tuple(values.items())], fn, dim)
         trials.setdefault(key, []).append((inst, fopt, dat, tdat, int(row["evals"]), best))
     written = []
     labels = (", ".join(target_label(t) for t in targets) if len(targets) <= 6 else

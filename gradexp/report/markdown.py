@@ -130,7 +130,8 @@ def problem_section(a, prob, figs) -> list[str]:
             why = (f"aRT {fmt(r['aRT'])} steps to Δf = {M.target_label(t)} "
                    f"({int(r['successes'])}/{int(r['starts'])} starts{_low_note(r)})")
         else:
-            why = f"no configuration reached Δf = {M.target_label(a.sweep.targets[0])}; ranked by median final f − f*"
+            loosest = M.target_label(a.sweep.targets[0])
+            why = f"no configuration reached Δf = {loosest}; ranked by median final f − f*"
         gm = mb["gap_median"].iloc[0] if len(mb) else float("nan")
         lines += [f"**Best configuration:** `{cfg_lab[best]}` — {why}, median final f − f* {fmt(gm)}.", ""]
     shown = M.shown_targets(a.sweep.targets)
