@@ -63,12 +63,13 @@ def algorithm_name(values: dict, short: bool = True) -> str:
 
 
 def _compact(value) -> str:
-    """A power of ten as ``1e-3`` (shorter than 0.001), anything else as written."""
+    """A power of ten as ``1e-3`` where that is shorter than as written (0.001), else as written."""
     try:
         exp = math.log10(float(value))
     except (TypeError, ValueError):
         return str(value)
-    return f"1e{round(exp)}" if exp == round(exp) and round(exp) != 0 else str(value)
+    short = f"1e{round(exp)}"
+    return short if exp == round(exp) and len(short) < len(str(value)) else str(value)
 
 
 def algorithm_names(configurations) -> dict:
