@@ -109,8 +109,8 @@ def test_cocopp_counts_and_art_equal_gradexp_s(sweep):
 def test_algorithm_names_short_unless_they_collide():
     from gradexp.report.coco import algorithm_names
 
-    a, b = (("optimizer", "adam"), ("optimizer.lr", "0.01")), (("optimizer", "sgd"), ("optimizer.momentum", "0.9"))
-    assert algorithm_names([a, b]) == {a: "adam-lr1e-2", b: "sgd-momentum0.9"}
+    a, b = (("optimizer", "adam"), ("optimizer.lr", "0.001")), (("optimizer", "sgd"), ("optimizer.momentum", "0.9"))
+    assert algorithm_names([a, b]) == {a: "adam-lr1e-3", b: "sgd-momentum0.9"}
     e = (("optimizer", "sgd"), ("optimizer.lr", "0.05"), ("optimizer.momentum", "1"), ("seed", "10"))
     assert algorithm_names([e]) == {e: "sgd-lr0.05-momentum1-seed10"}
     # optimizer.lr=0.1 and schedule.lr=0.1 would both be lr0.1: the long names tell them apart

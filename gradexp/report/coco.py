@@ -51,9 +51,9 @@ def _bbob_problem(job) -> tuple[int, int, int] | None:
 
 def algorithm_name(values: dict, short: bool = True) -> str:
     """A folder (and COCO algorithm) name for a configuration: short, the distinguishing part first,
-    as cocopp's legends show only the first 10 or so characters: ``adam-lr1e-2`` for ``optimizer=adam
-    optimizer.lr=0.01`` (a group's choice as itself, another key by its last part, a power of ten as
-    ``1e-2``); ``short=False``:
+    as cocopp's legends show only the first 10 or so characters: ``adam-lr1e-3`` for ``optimizer=adam
+    optimizer.lr=0.001`` (a group's choice as itself, another key by its last part, a power of ten as
+    ``1e-3`` where that is shorter); ``short=False``:
     ``optimizer=adam_optimizer.lr=0.01``. ``gradexp`` when there are no values."""
     if short:
         text = "-".join(str(v) if k in GROUPS else f"{k.rsplit('.', 1)[-1]}{_compact(v)}" for k, v in values.items())
