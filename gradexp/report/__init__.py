@@ -98,7 +98,7 @@ def _draw_figures(root, sweep, a, out):
 
     figs: dict = {}
     taken: set = set()
-    for prob in sorted(a.problems):
+    for prob in a.problems:  # (in natural order)
         if not a.problems[prob].get("order"):
             continue
         slug = _slug(prob, taken)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -52,6 +53,11 @@ def _trace_runtimes(rows, traces, f_star, maximize, targets):
         for t in targets:
             out.at[idx, f"rt_{M.target_label(t)}"] = M.first_hit(g["step"], g["f"], f_star, t, maximize)
     return out
+
+
+def natural_key(text: str) -> list:
+    """Sort key reading the numbers in ``text`` as numbers: ``bbob #2`` before ``bbob #10``."""
+    return [(0, int(part), "") if part.isdigit() else (1, 0, part) for part in re.split(r"(\d+)", str(text)) if part]
 
 
 def start_traces(rows, traces):
@@ -135,6 +141,7 @@ def analyse(sweep: Sweep, holdout: float = 0.0) -> Analysis:
                                 "diverged", "gap_median", "gap_q1", "gap_q3", "f_star", "f_star_source", "job",
                                 "_cfg"]
     metrics = pd.DataFrame(mrows, columns=cols)
+    problems = dict(sorted(problems.items(), key=lambda kv: natural_key(kv[0])))  # bbob #2 before #10
     for prob in problems:
         order, t = M.rank_configurations(metrics[metrics["problem"] == prob], key="_cfg")
         problems[prob]["order"] = order

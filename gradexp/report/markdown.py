@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import math
 
-import numpy as np
 
 from gradexp.report import metrics as M
 
@@ -222,8 +221,7 @@ NOTES = [
 def render(a, done, failed, figs, profile_name) -> str:
     """The whole report.md text."""
     lines = header(a, done, failed)
-    order = sorted(a.problems)
-    for prob in order:
+    for prob in a.problems:  # (in natural order: gradexp.report.analysis.natural_key)
         lines += problem_section(a, prob, figs)
     lines += holdout_section(a)
     lines += profile_section(a, profile_name)
