@@ -195,3 +195,17 @@ def test_cocopp_runtimes_exact_at_every_target_it_uses(coco_targets_sweep):
     assert between > 50
     info = next((coco_targets_sweep / "coco").rglob("*.info")).read_text()
     assert "exact at the recorded targets (51: 1e2 .. 1e-8)" in info
+
+
+def test_the_bbob_preset_from_the_command_line(tmp_path):
+    """experiment=bbob_lr_sweep, cut down on the command line: its sweep counts its own jobs, records
+    COCO's 51 targets and writes one COCO folder per optimizer."""
+    out = tmp_path / "bbob"
+    done = subprocess.run([sys.executable, "-m", "gradexp", "-m", "experiment=bbob_lr_sweep", "objective.function=1,21",
+                           "optimizer.lr=0.01", "objective.dim=2", "run.steps=40", "start.n=2",
+                           f"hydra.sweep.dir={out}"], capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr
+    assert "4/4 jobs done" in done.stderr  # 2 functions x adam,sgd (the preset's) x one lr (the command line's)
+    summary = pd.read_csv(out / "0" / "summary.csv")
+    assert sum(c.startswith("rt_") for c in summary.columns) == 51
+    assert sorted(p.name for p in (out / "coco").iterdir()) == ["adam", "sgd"]
