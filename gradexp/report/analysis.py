@@ -79,15 +79,33 @@ def start_traces(rows, traces):
 
 def analyse(sweep: Sweep, holdout: float = 0.0) -> Analysis:
     """Compute per-start costs, configurations, metrics (and holdout, profile) for a sweep."""
-    table = sweep.table
     traces = {j.name: load_trace(j.path) for j in sweep.jobs}
+    # configurations: one distinct tuple of key values per objective, numbered in job order
+    ident = sweep.table[sweep.config_keys + ["problem"]].astype(str).agg("\x1f".join, axis=1)
+    codes = {v: i for i, v in enumerate(dict.fromkeys(ident))}
+    table = sweep.table.assign(_cfg=ident.map(codes).astype(int))
+    starts, problems = _start_costs(table[table["start"].notna()].copy(), traces, sweep)
+    configs = _configurations(table, sweep)
+    for prob in configs["problem"].unique():
+        problems.setdefault(prob, {"f_star_source": "none", "f_star": np.nan, "maximize": False, "dim": np.nan})
+    metrics = _metrics(configs, starts, problems, sweep)
+    problems = dict(sorted(problems.items(), key=lambda kv: natural_key(kv[0])))  # bbob #2 before #10
+    for prob in problems:
+        order, t = M.rank_configurations(metrics[metrics["problem"] == prob], key="_cfg")
+        problems[prob]["order"] = order
+        problems[prob]["decisive_target"] = t
+    a = Analysis(sweep, starts, configs, metrics, problems, traces, holdout_fraction=holdout)
+    if holdout > 0:
+        a.holdout = _holdout(a, holdout)
+    a.profile = _profile(a)
+    return a
+
+
+def _start_costs(starts, traces, sweep) -> tuple[pd.DataFrame, dict]:
+    """Each start's final gap and, per target, its cost and success (``cost_<label>``, ``ok_<label>``),
+    with f* known or, where not, the best f seen standing in; and the facts of each objective."""
     labels = [M.target_label(t) for t in sweep.targets]
     rt_cols = [f"rt_{lab}" for lab in labels]
-    # configurations: one distinct tuple of key values per objective, numbered in job order
-    ident = table[sweep.config_keys + ["problem"]].astype(str).agg("\x1f".join, axis=1)
-    codes = {v: i for i, v in enumerate(dict.fromkeys(ident))}
-    table = table.assign(_cfg=ident.map(codes).astype(int))
-    starts = table[table["start"].notna()].copy()
     # a start's position within its configuration (with run.hparams a job numbers starts across groups)
     starts["_pos"] = starts.groupby(["job", "_cfg"], sort=False).cumcount()
     for c in ("status", "message"):
@@ -125,32 +143,24 @@ def analyse(sweep: Sweep, holdout: float = 0.0) -> Analysis:
                           "maximize": maximize, "dim": rows["_dim"].iloc[0]}
     starts = starts.astype({f"ok_{lab}": bool for lab in labels}).copy()  # (copy: setting rows split blocks)
     starts["_lr"] = _lr_values(starts, sweep)
+    return starts, problems
 
-    configs = _configurations(table, sweep)
-    for prob in configs["problem"].unique():
-        problems.setdefault(prob, {"f_star_source": "none", "f_star": np.nan, "maximize": False, "dim": np.nan})
-    mrows = []
+
+METRICS_COLUMNS = ["problem", "target", "starts", "successes", "success_rate", "aRT", "budget", "diverged",
+                   "gap_median", "gap_q1", "gap_q3", "f_star", "f_star_source", "job", "_cfg"]
+
+
+def _metrics(configs, starts, problems, sweep) -> pd.DataFrame:
+    """metrics.csv (+ ``_cfg``): one row per configuration and target."""
+    rows = []
     for _, c in configs.iterrows():
         sub = starts[starts["_cfg"] == c["_cfg"]]
         for m in M.configuration_metrics(sub, sub["_budget1"].to_numpy(float) if len(sub) else [], sweep.targets):
-            mrows.append({**{k: c[k] for k in sweep.config_keys}, "problem": c["problem"], **m,
-                          "f_star": problems[c["problem"]]["f_star"],
-                          "f_star_source": problems[c["problem"]]["f_star_source"],
-                          "job": c["job"], "_cfg": c["_cfg"]})
-    cols = sweep.config_keys + ["problem", "target", "starts", "successes", "success_rate", "aRT", "budget",
-                                "diverged", "gap_median", "gap_q1", "gap_q3", "f_star", "f_star_source", "job",
-                                "_cfg"]
-    metrics = pd.DataFrame(mrows, columns=cols)
-    problems = dict(sorted(problems.items(), key=lambda kv: natural_key(kv[0])))  # bbob #2 before #10
-    for prob in problems:
-        order, t = M.rank_configurations(metrics[metrics["problem"] == prob], key="_cfg")
-        problems[prob]["order"] = order
-        problems[prob]["decisive_target"] = t
-    a = Analysis(sweep, starts, configs, metrics, problems, traces, holdout_fraction=holdout)
-    if holdout > 0:
-        a.holdout = _holdout(a, holdout)
-    a.profile = _profile(a)
-    return a
+            rows.append({**{k: c[k] for k in sweep.config_keys}, "problem": c["problem"], **m,
+                         "f_star": problems[c["problem"]]["f_star"],
+                         "f_star_source": problems[c["problem"]]["f_star_source"],
+                         "job": c["job"], "_cfg": c["_cfg"]})
+    return pd.DataFrame(rows, columns=sweep.config_keys + METRICS_COLUMNS)
 
 
 def _lr_values(starts, sweep) -> pd.Series:
