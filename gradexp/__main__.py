@@ -168,9 +168,10 @@ def task(cfg) -> float:
     try:
         check_config(cfg)  # (before pandas and torch are imported)
         with signals_held():  # a signal while importing pandas arrives after it (half an import cannot be redone)
-            from gradexp import records
+            from gradexp import records  # noqa: F401  (pandas, imported here)
+        from gradexp.provenance import config_hash
 
-        digest = records.config_hash(cfg)
+        digest = config_hash(cfg)
         if multirun and cfg.get("resume", True) and _already_done(out, digest):
             import pandas as pd
 
@@ -261,11 +262,11 @@ def _record_interrupt(out: Path, cfg) -> bool:
     """True when the runner recorded the interrupted starts; else record the job as interrupted."""
     import json
 
-    from gradexp import records
+    from gradexp.provenance import config_hash
 
     try:
         prov = json.loads((out / "provenance.json").read_text())
-        if prov.get("status") == "interrupted" and prov.get("config_hash") == records.config_hash(cfg):
+        if prov.get("status") == "interrupted" and prov.get("config_hash") == config_hash(cfg):
             return True  # the runner recorded the starts as they were when the signal came
     except Exception:
         pass

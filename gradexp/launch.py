@@ -123,7 +123,7 @@ def record_lost(sweep_dir, jobs, reason: str, objective=None) -> list[tuple[str,
     import pandas as pd
     import yaml
 
-    from gradexp import records
+    from gradexp import files
 
     root = Path(sweep_dir)
     names = [str(i) for i in range(len(jobs))] if jobs is not None else []
@@ -141,11 +141,11 @@ def record_lost(sweep_dir, jobs, reason: str, objective=None) -> list[tuple[str,
         (folder / ".hydra").mkdir(parents=True, exist_ok=True)
         if overrides is not None and not (folder / ".hydra" / "overrides.yaml").is_file():
             (folder / ".hydra" / "overrides.yaml").write_text(yaml.safe_dump(overrides, sort_keys=False))
-        records.write_csv(pd.DataFrame({"start": [pd.NA], "status": ["error"], "steps": [pd.NA],
-                                        "f_final": [float("nan")], "message": [what]}), folder / "summary.csv")
-        records.write_json({"status": "lost", "error": what, "command": user_command(),
-                            "objective": _objective_of(overrides, objective), "overrides": overrides,
-                            "finished": time.strftime("%Y-%m-%dT%H:%M:%S")}, folder / "provenance.json")
+        files.write_csv(pd.DataFrame({"start": [pd.NA], "status": ["error"], "steps": [pd.NA],
+                                      "f_final": [float("nan")], "message": [what]}), folder / "summary.csv")
+        files.write_json({"status": "lost", "error": what, "command": user_command(),
+                          "objective": _objective_of(overrides, objective), "overrides": overrides,
+                          "finished": time.strftime("%Y-%m-%dT%H:%M:%S")}, folder / "provenance.json")
         lost.append((name, what))
     return lost
 

@@ -2,7 +2,7 @@
 
 Written by the command line and by ``gradexp.run(cfg, out_dir)`` from the tables the runner built
 (data flows one way: tables -> CSV files -> plots). Every file is written atomically (see
-:mod:`gradexp.records`), so a run folder never holds a half-written file.
+:mod:`gradexp.files`), so a run folder never holds a half-written file.
 """
 
 from __future__ import annotations
@@ -16,7 +16,8 @@ import pandas as pd
 
 from gradexp.errors import ConfigError
 from gradexp.outcome import ERROR
-from gradexp.records import provenance, write_csv, write_json
+from gradexp.files import write_csv, write_json
+from gradexp.provenance import provenance
 
 
 def write_run(out_dir, cfg, problem, trace, summary, cls, kwargs, maximize, f_opt, status="complete", t_start=None):

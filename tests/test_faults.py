@@ -20,7 +20,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from gradexp import records
+from gradexp import files
 from gradexp.errors import ConfigError
 from gradexp.runner import run
 from tests.conftest import compose, run_cli, run_cli_inprocess, same_bits
@@ -303,9 +303,9 @@ def test_disk_full_leaves_the_old_file_and_no_temporary(tmp_path, monkeypatch):
             self.fh.flush()
             raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
 
-    monkeypatch.setattr(records.os, "fdopen", lambda *a, **k: Full(real_fdopen(*a, **k)))
+    monkeypatch.setattr(files.os, "fdopen", lambda *a, **k: Full(real_fdopen(*a, **k)))
     with pytest.raises(ConfigError) as err:
-        records.write_csv(pd.DataFrame({"a": [1.5, 2.5] * 1000}), path)
+        files.write_csv(pd.DataFrame({"a": [1.5, 2.5] * 1000}), path)
     assert str(path) in str(err.value) and "No space left on device" in str(err.value)
     assert "\n" not in str(err.value)
     assert path.read_text() == "old\n"
@@ -316,7 +316,7 @@ def test_written_files_have_the_usual_mode(tmp_path):
     """Atomic writes go through a private temporary file; the result gets the mode any new file gets."""
     mask = os.umask(0o022)
     try:
-        records.atomic_write_text(tmp_path / "a.txt", "x\n")
+        files.atomic_write_text(tmp_path / "a.txt", "x\n")
     finally:
         os.umask(mask)
     assert (tmp_path / "a.txt").stat().st_mode & 0o777 == 0o644

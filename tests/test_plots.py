@@ -203,11 +203,11 @@ def test_a_child_that_fails_leaves_the_plots_to_the_job(tmp_path, monkeypatch):
 
 
 def test_plot_parallel_does_not_change_the_config_hash():
-    from gradexp import records
+    from gradexp.provenance import config_hash
     from tests.conftest import compose
 
-    assert records.config_hash(compose("plot.parallel=false")) == records.config_hash(compose())
-    assert records.config_hash(compose("plot.max_paths=3")) != records.config_hash(compose())
+    assert config_hash(compose("plot.parallel=false")) == config_hash(compose())
+    assert config_hash(compose("plot.max_paths=3")) != config_hash(compose())
 
 
 # ------------------------------------------------------------------------------------------------

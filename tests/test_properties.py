@@ -16,7 +16,7 @@ import torch
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from gradexp import records
+from gradexp import files
 from gradexp.errors import ConfigError
 from gradexp.runner import run
 from gradexp.starts import make_starts
@@ -87,7 +87,7 @@ def test_csv_round_trip_is_exact_for_float32(values, tmp_path_factory):
     x32 = np.array(values, dtype=np.float32)
     frame = pd.DataFrame({"start": np.arange(len(x32)), "f": x32, "x0": x32.astype(np.float64), "x1": -x32})
     path = tmp_path_factory.mktemp("csv") / "trace.csv"
-    records.write_csv(frame, path)
+    files.write_csv(frame, path)
     back = pd.read_csv(path)
     for col in ("f", "x0", "x1"):
         got = back[col].to_numpy(dtype=np.float64).astype(np.float32)

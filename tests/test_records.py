@@ -2,7 +2,7 @@
 
 ``records.tables`` builds the trace straight from the logged arrays; the reference here is the
 earlier construction (a frame per logged step, concatenated, sorted by start and step, duplicates
-dropped). ``records.write_csv`` builds the CSV text with numpy; the reference is pandas' own
+dropped). ``files.write_csv`` builds the CSV text with numpy; the reference is pandas' own
 ``to_csv``, byte for byte.
 """
 
@@ -13,7 +13,7 @@ import pandas as pd
 import pytest
 import torch
 
-from gradexp import records, runner
+from gradexp import files, records, runner
 from gradexp.outcome import Result
 from tests.conftest import compose
 
@@ -213,7 +213,7 @@ def test_tables_equal_the_concat_sort_reference(name, monkeypatch):
         assert (summary["status"] == "diverged").sum() == 2
     # the CSV text of real tables is pandas' to the byte
     for df in (trace, summary):
-        assert records.csv_text(df) == _csv_reference(df)
+        assert files.csv_text(df) == _csv_reference(df)
 
 
 def test_tables_with_unsorted_and_repeated_log_steps():
@@ -280,13 +280,13 @@ def _edge_frame():
 
 def test_csv_text_is_pandas_to_the_byte_on_edge_cases(tmp_path):
     df = _edge_frame()
-    assert records._csv_fields_of(df) is not None  # every column kind here is handled, not left to pandas
+    assert files._csv_fields_of(df) is not None  # every column kind here is handled, not left to pandas
     want = _csv_reference(df)
-    assert records.csv_text(df) == want
-    records.write_csv(df, tmp_path / "t.csv")
+    assert files.csv_text(df) == want
+    files.write_csv(df, tmp_path / "t.csv")
     assert (tmp_path / "t.csv").read_bytes() == want.encode()
     # floats read back to the same bits (pandas' reader takes a bare \r in a text field for a line end)
-    records.write_csv(df[["start", "f32"]], tmp_path / "f.csv")
+    files.write_csv(df[["start", "f32"]], tmp_path / "f.csv")
     back = pd.read_csv(tmp_path / "f.csv", dtype={"f32": np.float32})
     keep = ~np.isnan(df["f32"].to_numpy())
     assert np.array_equal(back["f32"].to_numpy()[keep].view(np.uint32), df["f32"].to_numpy()[keep].view(np.uint32))
@@ -305,14 +305,14 @@ def test_csv_text_is_pandas_to_the_byte_on_edge_cases(tmp_path):
     pd.DataFrame({"a,b": [1.0], 'q"': ["x"]}),                     # labels that need quoting
 ])
 def test_csv_text_small_and_unusual_frames(frame):
-    assert records.csv_text(frame) == _csv_reference(frame)
+    assert files.csv_text(frame) == _csv_reference(frame)
 
 
 def test_csv_text_of_a_failure_summary(tmp_path):
     """write_failure's one-row summary (missing start and steps, a message with a comma)."""
     summary = pd.DataFrame({"start": [pd.NA], "status": ["error"], "steps": [pd.NA], "f_final": [np.nan],
                             "message": ['ValueError: bad "x", see log']})
-    assert records.csv_text(summary) == _csv_reference(summary)
+    assert files.csv_text(summary) == _csv_reference(summary)
 
 
 @pytest.mark.parametrize("rows", [1, 3, 7, 50])
@@ -330,9 +330,9 @@ def test_write_csv_in_chunks_is_pandas_to_the_byte(tmp_path, rows, monkeypatch):
                            for i in range(n)], dtype=object),
     })
     assert df["note"].dtype == object
-    monkeypatch.setattr(records, "CSV_CHUNK_ROWS", rows)
-    pieces = list(records.csv_chunks(df, rows=rows))
+    monkeypatch.setattr(files, "CSV_CHUNK_ROWS", rows)
+    pieces = list(files.csv_chunks(df, rows=rows))
     assert len(pieces) == 1 + -(-n // rows)  # the header, then one piece per chunk
     path = tmp_path / "t.csv"
-    records.write_csv(df, path)
+    files.write_csv(df, path)
     assert path.read_text() == _csv_reference(df) == "".join(pieces)

@@ -163,7 +163,7 @@ def test_untrusted_objective_module_never_runs(run_dir, tmp_path):
 
 def test_allowed_prefix_leading_elsewhere_is_refused(run_dir, tmp_path, capsys):
     """A path through an allowed module to another module's object (os.system) is refused too."""
-    folder = _evil_folder(run_dir, tmp_path, "gradexp.records.os.system")
+    folder = _evil_folder(run_dir, tmp_path, "gradexp.files.os.system")
     code, out, err = _reproduce(capsys, folder, "--out", tmp_path / "again")
     assert code == 2 and "posix" in err
     assert not (tmp_path / "again").exists()

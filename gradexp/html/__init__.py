@@ -114,7 +114,7 @@ def _strip_tags(text: str) -> str:
 
 def write(path: Path, text: str) -> Path:
     """Write a page atomically (a temporary file renamed into place); returns ``path``."""
-    from gradexp.records import atomic_write_text
+    from gradexp.files import atomic_write_text
 
     atomic_write_text(Path(path), text)
     return Path(path)

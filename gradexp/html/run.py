@@ -34,7 +34,7 @@ def _summary(path: Path, frame=None) -> tuple[str, str]:
     same way); empty strings when there is none."""
     counts = None
     if frame is not None:
-        from gradexp.records import csv_text
+        from gradexp.files import csv_text
 
         counts = Counter(frame["status"].astype(str).value_counts().to_dict()) if "status" in frame else Counter()
         n = len(frame)

@@ -46,7 +46,7 @@ def write_run_list(report_dir, runs) -> Path:
             name, i = f"{base}_{i}", i + 1
         taken.add(name)
         w.writerow([name, os.path.relpath(Path(r).resolve(), root.resolve())])
-    from gradexp.records import atomic_write_text
+    from gradexp.files import atomic_write_text
 
     atomic_write_text(root / RUN_LIST, buf.getvalue())
     return root / RUN_LIST
