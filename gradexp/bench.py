@@ -229,60 +229,72 @@ def bench_matrix(b: Bench, cases, sizes, optimizers, steps, objectives, repeat=5
             for n in (sorted({min(n, LBFGS_MAX_N) for n in sizes}) if opt == "lbfgs" else sizes):
                 if dim > 2 and (opt != "adam" or n < 1024):
                     continue  # keeps the default run short: d=50 for Adam at N >= 1024 only
-                bare = runner = None
                 ov = _overrides(objective, dim, opt, n, steps)
-                bare_s, runner_s, exact_summary = [], [], None
-                paired = "bare" in cases and "runner" in cases
-                if paired:  # bare, runner, bare, runner, ..., bare: every runner run between two bare ones
-                    bare_s.append(bare_loop(objective, dim, opt, n, steps))
-                while "bare" in cases or "runner" in cases:
-                    if "runner" in cases:
-                        sec, exact_summary = runner_run(ov)
-                        runner_s.append(sec)
-                    if "bare" in cases:
-                        bare_s.append(bare_loop(objective, dim, opt, n, steps))
-                    if not more_runs_needed(bare_s, runner_s, paired, repeat):
-                        break
-                per = "per start" if opt == "lbfgs" else ""
-                if bare_s:
-                    bare = b.add(case="bare", objective=objective, dim=dim, optimizer=opt, N=n, steps=steps,
-                                 seconds=min(bare_s), note=_join(per, _best_of(len(bare_s))))
-                if runner_s:
-                    ratios = sandwich_ratios(bare_s, runner_s)
-                    ratio = statistics.median(ratios) if ratios else ""
-                    spread = ""
-                    if len(ratios) > 1:
-                        q1, q3 = _quartiles(ratios)
-                        spread = (f"run/bare = median of {len(ratios)} x (runner / mean of the bare runs just "
-                                  f"before and after), quartiles {q1:.3f}-{q3:.3f}")
-                    runner = b.add(case="runner", objective=objective, dim=dim, optimizer=opt, N=n, steps=steps,
-                                   seconds=min(runner_s), runner_over_bare=ratio,
-                                   note=_join(per, _best_of(len(runner_s)), spread))
+                bare, runner, exact_summary = _bare_and_runner_rows(b, cases, objective, dim, opt, n, steps, ov,
+                                                                    repeat)
                 if "compiled" in cases and opt in ("sgd", "adam", "rmsprop") and n == max(sizes):
                     _compiled_row(b, objective, dim, opt, n, steps, ov, exact_summary, tut)
                 if "cli" in cases and opt == "adam":
-                    runs, speedups = [], []
-                    while len(runs) < repeat:
-                        # the tutorial's loop right before each CLI run: the pair's ratio is taken
-                        # on one machine state (the median over the pairs is reported)
-                        t_tut = tutorial_loop(objective, dim, opt, steps) if tut else None
-                        runs.append(cli_run([*ov, "plot.enabled=true"]))
-                        if t_tut:
-                            speedups.append(t_tut * n / runs[-1][0])
-                        if sum(r[0] for r in runs) > LONG_S and (len(runs) >= min(LONG_PAIRS, repeat)
-                                                                 or runs[0][0] > LONG_S):
-                            break  # a few runs of a long row; one of a row longer than LONG_S
-                    sec, rss = min(r[0] for r in runs), max(r[1] for r in runs)
-                    speed = statistics.median(speedups) if speedups else ""
-                    b.add(case="cli", objective=objective, dim=dim, optimizer=opt, N=n, steps=steps, seconds=sec,
-                          peak_rss_mb=rss, cli_over_bare=sec / bare["seconds"] if bare else "",
-                          cli_over_tutorial=speed, speedup_vs_tutorial=speed,
-                          note=_join("cli/tutor = tutorial time for N starts one by one / CLI time, median over "
-                                     "(tutorial loop, CLI run) pairs timed back to back", rep))
+                    _cli_row(b, objective, dim, opt, n, steps, ov, tut, bare, repeat)
                 if runner and tut:
                     runner["speedup_vs_tutorial"] = runner["point_steps_per_s"] / tut["point_steps_per_s"]
                 if bare and tut:
                     bare["speedup_vs_tutorial"] = bare["point_steps_per_s"] / tut["point_steps_per_s"]
+
+
+def _bare_and_runner_rows(b: Bench, cases, objective, dim, opt, n, steps, ov, repeat):
+    """The bare and runner rows of one (objective, optimizer, N), timed alternately (see
+    :func:`bench_matrix`): ``(bare row, runner row, the last runner summary)``, None for a case not run."""
+    bare = runner = None
+    bare_s, runner_s, exact_summary = [], [], None
+    paired = "bare" in cases and "runner" in cases
+    if paired:  # bare, runner, bare, runner, ..., bare: every runner run between two bare ones
+        bare_s.append(bare_loop(objective, dim, opt, n, steps))
+    while "bare" in cases or "runner" in cases:
+        if "runner" in cases:
+            sec, exact_summary = runner_run(ov)
+            runner_s.append(sec)
+        if "bare" in cases:
+            bare_s.append(bare_loop(objective, dim, opt, n, steps))
+        if not more_runs_needed(bare_s, runner_s, paired, repeat):
+            break
+    per = "per start" if opt == "lbfgs" else ""
+    if bare_s:
+        bare = b.add(case="bare", objective=objective, dim=dim, optimizer=opt, N=n, steps=steps,
+                     seconds=min(bare_s), note=_join(per, _best_of(len(bare_s))))
+    if runner_s:
+        ratios = sandwich_ratios(bare_s, runner_s)
+        ratio = statistics.median(ratios) if ratios else ""
+        spread = ""
+        if len(ratios) > 1:
+            q1, q3 = _quartiles(ratios)
+            spread = (f"run/bare = median of {len(ratios)} x (runner / mean of the bare runs just "
+                      f"before and after), quartiles {q1:.3f}-{q3:.3f}")
+        runner = b.add(case="runner", objective=objective, dim=dim, optimizer=opt, N=n, steps=steps,
+                       seconds=min(runner_s), runner_over_bare=ratio, note=_join(per, _best_of(len(runner_s)), spread))
+    return bare, runner, exact_summary
+
+
+def _cli_row(b: Bench, objective, dim, opt, n, steps, ov, tut, bare, repeat) -> None:
+    """The command line's row: the best of up to ``repeat`` runs, each right after a tutorial loop."""
+    rep = f"best of up to {repeat}" if repeat > 1 else ""
+    runs, speedups = [], []
+    while len(runs) < repeat:
+        # the tutorial's loop right before each CLI run: the pair's ratio is taken
+        # on one machine state (the median over the pairs is reported)
+        t_tut = tutorial_loop(objective, dim, opt, steps) if tut else None
+        runs.append(cli_run([*ov, "plot.enabled=true"]))
+        if t_tut:
+            speedups.append(t_tut * n / runs[-1][0])
+        if sum(r[0] for r in runs) > LONG_S and (len(runs) >= min(LONG_PAIRS, repeat) or runs[0][0] > LONG_S):
+            break  # a few runs of a long row; one of a row longer than LONG_S
+    sec, rss = min(r[0] for r in runs), max(r[1] for r in runs)
+    speed = statistics.median(speedups) if speedups else ""
+    b.add(case="cli", objective=objective, dim=dim, optimizer=opt, N=n, steps=steps, seconds=sec,
+          peak_rss_mb=rss, cli_over_bare=sec / bare["seconds"] if bare else "",
+          cli_over_tutorial=speed, speedup_vs_tutorial=speed,
+          note=_join("cli/tutor = tutorial time for N starts one by one / CLI time, median over "
+                     "(tutorial loop, CLI run) pairs timed back to back", rep))
 
 
 def more_runs_needed(bare_s, runner_s, paired, repeat) -> bool:
@@ -517,8 +529,8 @@ def _targets(b: Bench, steps):
                  f"max dev {best['max_abs_dev']}")
 
 
-def main(argv=None):
-    """Entry point of ``python -m gradexp.bench``."""
+def _parser() -> argparse.ArgumentParser:
+    """The command line of ``python -m gradexp.bench``."""
     p = argparse.ArgumentParser(prog="python -m gradexp.bench", description=__doc__.split("\n\n")[0])
     p.add_argument("--quick", action="store_true", help="tiny sizes and steps (a smoke test, seconds)")
     p.add_argument("--out", default="bench.csv", help="CSV file to write (default bench.csv)")
@@ -533,6 +545,12 @@ def main(argv=None):
     p.add_argument("--repeat", type=int, default=None,
                    help="time tutorial/cli up to this many times and keep the best; bare/runner rows take "
                         "2 x REPEAT - 1 to 4 x REPEAT - 1 runner runs, as their ratio needs (default 5; 1 with --quick)")
+    return p
+
+
+def main(argv=None):
+    """Entry point of ``python -m gradexp.bench``."""
+    p = _parser()
     a = p.parse_args(argv)
     import torch
 
