@@ -183,3 +183,52 @@ def test_first_difference_cases(tmp_path):
     b.write_text('x,y\n1,2\n3,"4"\n')
     d = first_difference("t", a, b)
     assert d.row == 2 and d.column is None
+
+
+@pytest.fixture(scope="module")
+def runs_report(tmp_path_factory, run_dir):
+    """A report over two separate runs (python -m gradexp.report RUN RUN --out ...)."""
+    from gradexp.report.__main__ import main as report_main
+
+    base = tmp_path_factory.mktemp("runs")
+    res = run_cli([*SMALL, "optimizer=adam", "optimizer.lr=0.05", "hydra.run.dir=adam"], cwd=base)
+    assert res.returncode == 0, res.stderr
+    shutil.copytree(run_dir, base / "sgd")
+    assert report_main([str(base / "adam"), str(base / "sgd"), "--out", str(base / "report"), "-q",
+                        "--no-figures"]) == 0
+    return base
+
+
+def test_runs_report_reproduces_every_run_and_the_report(runs_report, tmp_path, capsys):
+    before = _digest(runs_report)
+    code, out, err = _reproduce(capsys, runs_report / "report", "--out", tmp_path / "again")
+    assert code == 0, out + err
+    for name in ("adam/trace.csv", "adam/summary.csv", "sgd/trace.csv", "sgd/summary.csv", "metrics.csv",
+                 "sweep_summary.csv"):
+        assert f"{name}: identical" in out
+    for name in ("adam/summary.csv", "sgd/trace.csv", "metrics.csv"):  # checked independently too
+        original = runs_report / ("report/" + name if "/" not in name else name)
+        assert (tmp_path / "again" / name).read_bytes() == original.read_bytes()
+    assert _digest(runs_report) == before
+
+
+def test_runs_report_names_the_run_that_differs(runs_report, tmp_path, capsys):
+    copy = tmp_path / "copy"
+    shutil.copytree(runs_report, copy)
+    lines = (copy / "sgd" / "summary.csv").read_text().split("\n")
+    fields = lines[1].split(",")
+    fields[2] = str(int(fields[2]) + 1)  # the first start's steps
+    lines[1] = ",".join(fields)
+    (copy / "sgd" / "summary.csv").write_text("\n".join(lines))
+    code, out, _ = _reproduce(capsys, copy / "report", "--out", tmp_path / "again")
+    assert code == 1
+    assert "sgd/summary.csv: different" in out and "adam/summary.csv: identical" in out
+
+
+def test_runs_report_whose_run_is_gone(runs_report, tmp_path, capsys):
+    copy = tmp_path / "copy"
+    shutil.copytree(runs_report, copy)
+    shutil.rmtree(copy / "adam")
+    code, _, err = _reproduce(capsys, copy / "report", "--out", tmp_path / "again")
+    assert code == 2 and "runs.csv lists" in err and "adam" in err
+    assert not (tmp_path / "again").exists()

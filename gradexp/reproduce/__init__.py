@@ -1,10 +1,11 @@
 """Check a result: rerun a run or sweep folder from its recorded config and compare the CSVs.
 
 ``python -m gradexp.reproduce DIR`` reads ``.hydra/config.yaml`` of the run (or of every job of a
-sweep), refuses import paths outside the allowed modules before importing anything (see
-:mod:`gradexp.reproduce.targets`), reruns each job in this process into a new folder (DIR is only
-read) and compares ``trace.csv`` and ``summary.csv`` (a sweep: every job's, plus ``metrics.csv`` and
-``sweep_summary.csv`` of the rebuilt report) byte for byte.
+sweep, or of every run a report over separate runs lists in its ``runs.csv``), refuses import paths
+outside the allowed modules before importing anything (see :mod:`gradexp.reproduce.targets`), reruns
+each job in this process into a new folder (DIR is only read) and compares ``trace.csv`` and
+``summary.csv`` (a sweep or a runs report: every job's, plus ``metrics.csv`` and ``sweep_summary.csv``
+of the rebuilt report) byte for byte.
 """
 
 from __future__ import annotations
@@ -26,12 +27,19 @@ SWEEP_FILES = ("metrics.csv", "sweep_summary.csv")
 
 @dataclass
 class Folder:
-    """A gradexp folder to reproduce: ``kind`` is ``run`` or ``sweep``; ``jobs`` maps a job's
-    folder (relative to ``path``, ``.`` for a run) to its recorded config as plain data."""
+    """A gradexp folder to reproduce: ``kind`` is ``run``, ``sweep`` or ``runs`` (a report over
+    separate runs); ``jobs`` maps a job's name (its folder relative to ``path``, ``.`` for a run; a
+    runs report's names from its runs.csv) to its recorded config as plain data; ``sources`` the
+    jobs whose folder is elsewhere (a runs report's) to that folder."""
 
     path: Path
     kind: str
     jobs: dict = field(default_factory=dict)
+    sources: dict = field(default_factory=dict)
+
+    def job_path(self, name: str) -> Path:
+        """The folder of job ``name``."""
+        return self.sources.get(name, self.path / name)
 
 
 def _read_config(job: Path) -> dict:
@@ -63,6 +71,15 @@ def read_folder(path) -> Folder:
                           "(outputs/multirun/<stamp>)")
     if _is_job(root):
         return Folder(root, "run", {".": _read_config(root)})
+    from gradexp.report.runs import read_run_list
+
+    listed = read_run_list(root)
+    if listed:  # a report over separate runs: the runs it lists
+        missing = [str(p) for p in listed.values() if not _is_job(p)]
+        if missing:
+            raise ConfigError(f"{path}: runs.csv lists {missing[0]}, which is not a run folder (moved or "
+                              "deleted?); give the run folders themselves")
+        return Folder(root, "runs", {name: _read_config(p) for name, p in listed.items()}, dict(listed))
     jobs = sorted((p for p in root.iterdir() if p.is_dir() and _is_job(p)),
                   key=lambda p: (0, int(p.name), "") if p.name.isdigit() else (1, 0, p.name))
     if not jobs:
@@ -104,10 +121,12 @@ def default_out(folder: Folder) -> Path:
 
 def check_out(folder: Folder, out: Path) -> None:
     """Refuse an output folder that exists with content, or lies inside (or holds) the original."""
-    src, dst = folder.path.resolve(), out.resolve()
-    if dst == src or src in dst.parents or dst in src.parents:
-        raise ConfigError(f"--out {out} overlaps {folder.path}; the original is never written: choose "
-                          "another folder")
+    dst = out.resolve()
+    for original in [folder.path, *folder.sources.values()]:
+        src = Path(original).resolve()
+        if dst == src or src in dst.parents or dst in src.parents:
+            raise ConfigError(f"--out {out} overlaps {original}; the original is never written: choose "
+                              "another folder")
     if out.exists() and (not out.is_dir() or any(out.iterdir())):
         raise ConfigError(f"--out {out} already exists and is not empty; choose a new folder")
 
@@ -137,13 +156,18 @@ def rerun_job(cfg_data: dict, src: Path, dst: Path) -> None:
 
 
 def rerun(folder: Folder, out: Path, report=print) -> None:
-    """Rerun every job of ``folder`` into ``out``; a sweep's report is rebuilt there too."""
+    """Rerun every job of ``folder`` into ``out``; a sweep's (a runs report's) report is rebuilt there
+    too (a runs report's from the reruns, listed in ``out/runs.csv``)."""
     n = len(folder.jobs)
     for i, (name, cfg) in enumerate(folder.jobs.items()):
-        if folder.kind == "sweep":
+        if folder.kind != "run":
             report(f"job {name} ({i + 1}/{n})")
-        rerun_job(cfg, folder.path / name, out / name)
-    if folder.kind == "sweep":
+        rerun_job(cfg, folder.job_path(name), out / name)
+    if folder.kind == "runs":
+        from gradexp.report.runs import write_run_list
+
+        write_run_list(out, [out / name for name in folder.jobs])
+    if folder.kind != "run":
         for extra in ("multirun.yaml",):
             if (folder.path / extra).is_file():
                 shutil.copy2(folder.path / extra, out / extra)
@@ -153,23 +177,24 @@ def rerun(folder: Folder, out: Path, report=print) -> None:
             build_report(out)
 
 
-def compared_files(folder: Folder) -> list[str]:
-    """The files compared, relative to the folder: each job's CSVs, then a sweep's tables."""
-    names = []
+def compared_files(folder: Folder) -> list[tuple[str, Path]]:
+    """The files compared: ``(name relative to the rerun folder, the original file)`` for each job's
+    CSVs, then a sweep's (a runs report's) tables."""
+    files = []
     for name in folder.jobs:
         prefix = "" if name == "." else f"{name}/"
-        names += [prefix + f for f in JOB_FILES if (folder.path / name / f).is_file()
-                  or f == "summary.csv"]
-    if folder.kind == "sweep":
-        names += [f for f in SWEEP_FILES if (folder.path / f).is_file()]
-    return names
+        files += [(prefix + f, folder.job_path(name) / f) for f in JOB_FILES
+                  if (folder.job_path(name) / f).is_file() or f == "summary.csv"]
+    if folder.kind != "run":
+        files += [(f, folder.path / f) for f in SWEEP_FILES if (folder.path / f).is_file()]
+    return files
 
 
 def compare(folder: Folder, out: Path) -> list:
     """``[(file, Difference or None)]`` for every compared file, in order."""
     from gradexp.reproduce.diff import first_difference
 
-    return [(name, first_difference(name, folder.path / name, out / name)) for name in compared_files(folder)]
+    return [(name, first_difference(name, original, out / name)) for name, original in compared_files(folder)]
 
 
 def recorded_facts(folder: Folder) -> dict:
@@ -178,7 +203,7 @@ def recorded_facts(folder: Folder) -> dict:
 
     for name in folder.jobs:
         try:
-            return json.loads((folder.path / name / "provenance.json").read_text(encoding="utf-8"))
+            return json.loads((folder.job_path(name) / "provenance.json").read_text(encoding="utf-8"))
         except (OSError, ValueError):
             continue
     return {}

@@ -16,12 +16,14 @@ PROG = "gradexp.reproduce"
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="python -m gradexp.reproduce",
-        description="Rerun a run folder or a sweep folder from its recorded config (.hydra/config.yaml) into "
-                    "a new folder and compare trace.csv and summary.csv (a sweep: every job's, plus "
-                    "metrics.csv and sweep_summary.csv) byte for byte. DIR is only read. Exit 0 identical, "
-                    "1 different, 2 not a gradexp folder or a refused import.")
-    p.add_argument("dir", metavar="DIR", help="run folder (outputs/runs/<stamp>) or sweep folder "
-                                              "(outputs/multirun/<stamp>)")
+        description="Rerun a run folder, a sweep folder or a report over separate runs (runs.csv) from the "
+                    "recorded configs (.hydra/config.yaml) into a new folder and compare trace.csv and "
+                    "summary.csv (a sweep or a report: every job's, plus metrics.csv and sweep_summary.csv) "
+                    "byte for byte. DIR is only read. Exit 0 identical, 1 different, 2 not a gradexp folder "
+                    "or a refused import.")
+    p.add_argument("dir", metavar="DIR", help="run folder (outputs/runs/<stamp>), sweep folder "
+                                              "(outputs/multirun/<stamp>) or report folder of separate runs "
+                                              "(outputs/reports/<name>, with runs.csv)")
     p.add_argument("--out", metavar="NEW", help="folder for the rerun (new or empty; default "
                                                 "outputs/reproduce/<stamp>_<name of DIR>)")
     p.add_argument("--allow", metavar="MODULE", action="append", default=[],
@@ -49,7 +51,8 @@ def main(argv=None) -> int:
     except ConfigError as exc:
         return _error(str(exc))
     n = len(folder.jobs)
-    print(f"{PROG}: {folder.kind} folder {folder.path} ({n} job{'s' * (n != 1)}); imports "
+    what = "report over separate runs" if folder.kind == "runs" else f"{folder.kind} folder"
+    print(f"{PROG}: {what} {folder.path} ({n} job{'s' * (n != 1)}); imports "
           + (", ".join(imports) or "nothing"))
     print(f"{PROG}: rerunning into {out}", flush=True)
     try:
