@@ -13,11 +13,17 @@ from gradexp import facts as _facts
 from gradexp.facts import git_commit, user_command
 
 
+#: Keys that change neither the computation nor a job's files, left out of :func:`config_hash`: what
+#: is printed while a job runs, and the settings of the sweep's report (read from the job files).
+NOT_HASHED = {"run": ("progress",), "plot": ("parallel",),
+              "report": ("print_every", "format", "print_tensors", "max_starts", "basins", "holdout", "coco")}
+
+
 def config_hash(cfg) -> str:
     """A digest of the composed config: equal digests mean the same job (used to resume sweeps).
 
-    Keys that change neither the computation nor the files (``resume``, ``run.progress``,
-    ``plot.parallel``) are left out.
+    ``resume`` and the keys of :data:`NOT_HASHED` are left out (``report.targets`` counts: it
+    chooses summary.csv's columns).
     """
     import hashlib
 
@@ -25,10 +31,9 @@ def config_hash(cfg) -> str:
 
     data = OmegaConf.to_container(cfg, resolve=True) if OmegaConf.is_config(cfg) else dict(cfg)
     data.pop("resume", None)
-    if isinstance(data.get("run"), dict):
-        data["run"] = {k: v for k, v in data["run"].items() if k != "progress"}
-    if isinstance(data.get("plot"), dict):
-        data["plot"] = {k: v for k, v in data["plot"].items() if k != "parallel"}
+    for section, keys in NOT_HASHED.items():
+        if isinstance(data.get(section), dict):
+            data[section] = {k: v for k, v in data[section].items() if k not in keys}
     text = json.dumps(data, sort_keys=True, default=str)
     return hashlib.sha256(text.encode()).hexdigest()
 
