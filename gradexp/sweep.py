@@ -56,6 +56,8 @@ class SweepCallback(Callback):
             print(f"gradexp sweep: {res['jobs']} jobs ({res['done']} done, {res['failed']} failed, "
                   f"{res['diverged']} diverged starts); report: {res['report']}")
             print(f"gradexp sweep: open {res['html']}")
+            if res.get("coco"):
+                print(f"gradexp sweep: {res['coco']}")
         except Exception as exc:  # noqa: BLE001  (never raise into Hydra)
             msg = " ".join(str(exc).split()) or type(exc).__name__
             print(f"gradexp sweep: report not written for {sweep_dir}: {type(exc).__name__}: {msg}",

@@ -144,15 +144,27 @@ def test_report_command_rebuilds_the_coco_folder(sweep):
 
 
 @pytest.mark.slow
-def test_python_m_cocopp_builds_its_pages(sweep, tmp_path):
+def test_the_printed_cocopp_command_builds_its_pages(sweep, tmp_path, capsys):
+    """The report names the command that builds COCO's pages; run as printed, cocopp builds them."""
+    import shlex
+    import shutil
+
+    from gradexp.report.__main__ import main
+
     pytest.importorskip("cocopp", reason="cocopp (pip install cocopp) builds COCO's pages")
-    algs = sorted(str(p) for p in (sweep / "coco").iterdir())
-    done = subprocess.run([sys.executable, "-m", "cocopp", "-o", str(tmp_path / "pp"), *algs],
+    copy = tmp_path / "sweep copy"  # (a space in the path: the command quotes it)
+    shutil.copytree(sweep, copy)
+    assert main([str(copy), "--coco", "--no-figures"]) == 0
+    line = [ln for ln in capsys.readouterr().out.splitlines() if "its pages: " in ln][0]
+    command = line.split("its pages: ", 1)[1]
+    assert command.startswith("python -m cocopp -o ")
+    done = subprocess.run(["bash", "-c", shlex.quote(sys.executable) + command[len("python"):]],
                           capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr[-2000:]
-    assert (tmp_path / "pp" / "index.html").is_file()
-    pages = list((tmp_path / "pp").rglob("pprldmany.html"))
-    assert pages, sorted(p.name for p in (tmp_path / "pp").iterdir())
+    assert (copy / "cocopp" / "index.html").is_file()
+    pages = list((copy / "cocopp").rglob("pprldmany.html"))
+    assert pages, sorted(p.name for p in (copy / "cocopp").iterdir())
+    assert "`coco/` holds COCO's data for 2 configurations (`adam`, `sgd`)" in (copy / "report.md").read_text()
 
 
 @pytest.fixture(scope="module")

@@ -30,8 +30,9 @@ def build_report(sweep_dir, holdout: float = 0.0, figures: bool = True, coco: bo
     ``holdout``: fraction of starts (by index) held out to check the choice of the best setting per
     optimizer (0 = off; also writes ``holdout.csv``). ``coco``: also write COCO's data format under
     ``coco/`` (see :mod:`gradexp.report.coco`). Returns a dict with ``jobs``, ``done``,
-    ``failed``, ``diverged``, ``report`` (path of report.md), ``html`` (path of report.html) and
-    ``files`` (everything written).
+    ``failed``, ``diverged``, ``report`` (path of report.md), ``html`` (path of report.html),
+    ``files`` (everything written) and ``coco`` (with ``coco``: a line on the COCO data and the
+    command that builds COCO's pages from it; else None).
     Raises ConfigError for a missing folder, a folder without job folders or a bad ``holdout``.
     """
     from gradexp.html.report import write_report_page
@@ -53,16 +54,22 @@ def build_report(sweep_dir, holdout: float = 0.0, figures: bool = True, coco: bo
     figs, profile_name = _draw_figures(root, sweep, a, out) if figures else ({}, None)
     failed = sum(j.failed for j in sweep.jobs)
     done = len(sweep.jobs) - failed
-    out("report.md").write_text(render(a, done, failed, figs, profile_name), encoding="utf-8")
+    folders, coco_note = None, None
     if coco:
-        from gradexp.report.coco import write_coco
+        from gradexp.report.coco import cocopp_command, write_coco
 
-        written += write_coco(root)
+        coco_files = write_coco(root)
+        written += coco_files
+        folders = sorted({f.relative_to(root / "coco").parts[0] for f in coco_files})
+        coco_note = (f"COCO's data for {len(folders)} configuration{'s' * (len(folders) != 1)} in "
+                     f"{root / 'coco'}; its pages: {cocopp_command(root)}" if folders else
+                     "report.coco: no BBOB job with results in this sweep (objective=bbob); no COCO data written")
+    out("report.md").write_text(render(a, done, failed, figs, profile_name, folders), encoding="utf-8")
     page = write_report_page(root)  # report.html: the same report as one self-contained page
     written.append(page)
     return {"jobs": len(sweep.jobs), "done": done, "failed": failed,
             "diverged": int((a.starts["status"] == "diverged").sum()),
-            "report": root / "report.md", "html": page, "files": written}
+            "report": root / "report.md", "html": page, "files": written, "coco": coco_note}
 
 
 def _checked_holdout(holdout) -> float:

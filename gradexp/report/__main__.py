@@ -52,6 +52,8 @@ def main(argv=None) -> int:
         print(f"gradexp.report: {res['jobs']} jobs ({res['done']} done, {res['failed']} failed), "
               f"{res['diverged']} diverged starts; report: {res['report']}")
         print(f"gradexp.report: open {res['html']}")
+        if res.get("coco"):
+            print(f"gradexp.report: {res['coco']}")
     return 0
 
 

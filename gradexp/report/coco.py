@@ -135,6 +135,14 @@ def _starts(sweep):
             yield {k: row[k] for k in keys if str(row[k]) != ""}, prob, job, row
 
 
+def cocopp_command(sweep_dir) -> str:
+    """The command that builds COCO's pages from ``DIR/coco/`` (into ``DIR/cocopp/``)."""
+    import shlex
+
+    root = Path(sweep_dir)
+    return f"python -m cocopp -o {shlex.quote(str(root / 'cocopp'))} {shlex.quote(str(root / 'coco'))}/*"
+
+
 def write_coco(sweep_dir, targets=None) -> list[Path]:
     """Write ``DIR/coco/<configuration>/`` in COCO's bbob-new2 format; return the files written.
 

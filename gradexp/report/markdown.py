@@ -36,8 +36,8 @@ def _values(series) -> str:
     return ", ".join(f"`{v}`" for v in vals) or "(default)"
 
 
-def header(a, done, failed) -> list[str]:
-    """Title and the sweep's facts: what was swept, objectives, budget, jobs."""
+def header(a, done, failed, coco_folders=None) -> list[str]:
+    """Title and the sweep's facts: what was swept, objectives, budget, jobs (and COCO's data)."""
     sw, t = a.sweep, a.sweep.table
     lines = [f"# Sweep report: {sw.path.resolve().name}", "",
              "Built only from the CSV/JSON/YAML files in this folder (`python -m gradexp.report "
@@ -72,6 +72,11 @@ def header(a, done, failed) -> list[str]:
                  "aRT in optimizer steps, **bold** = best aRT for that target among configurations with at "
                  f"least {LOW_SUCCESS:.0%} successes, † = fewer than {LOW_SUCCESS:.0%} of the starts succeeded "
                  "(an aRT resting on a few lucky starts), ∞ = never reached.")
+    if coco_folders is not None:
+        lines.append("- **COCO:** " + (f"`coco/` holds COCO's data for {len(coco_folders)} configurations ("
+                                       + ", ".join(f"`{f}`" for f in coco_folders)
+                                       + "); in this folder, `python -m cocopp -o cocopp coco/*` builds COCO's pages."
+                                       if coco_folders else "no BBOB job with results: no COCO data."))
     lines.append("")
     bad = [j for j in sw.jobs if j.failed]
     if bad:
@@ -218,9 +223,10 @@ NOTES = [
 ]
 
 
-def render(a, done, failed, figs, profile_name) -> str:
-    """The whole report.md text."""
-    lines = header(a, done, failed)
+def render(a, done, failed, figs, profile_name, coco_folders=None) -> str:
+    """The whole report.md text (``coco_folders``: the configurations' folders under coco/, with
+    ``report.coco``)."""
+    lines = header(a, done, failed, coco_folders)
     for prob in a.problems:  # (in natural order: gradexp.report.analysis.natural_key)
         lines += problem_section(a, prob, figs)
     lines += holdout_section(a)
