@@ -186,3 +186,16 @@ def test_sweep_animation_puts_every_configuration_on_one_landscape(tmp_path):
     (tmp_path / "1" / ".hydra" / "config.yaml").write_text("plot:\n  animate: false\n")
     assert L.animation_figure(analyse(load_sweep(tmp_path)), "himmelblau", tmp_path / "b.gif") is None
     assert not (tmp_path / "b.gif").exists()
+
+
+def test_a_swept_start_group_is_named_as_typed(tmp_path):
+    """start is both a config group and the start index column: the report's labels read start=..."""
+    from tests.conftest import run_cli_inprocess
+
+    out = tmp_path / "sw"
+    done = run_cli_inprocess(["-m", "start=grid,uniform", "start.n=2", "run.steps=20", "plot.enabled=false",
+                              f"hydra.sweep.dir={out}"], tmp_path)
+    assert done.returncode == 0, done.stderr
+    text = (out / "report.md").read_text()
+    rows = [r.split("|")[2].strip(" `") for r in text.splitlines() if r.startswith("| 1 ") or r.startswith("| 2 ")]
+    assert sorted(rows) == ["start=grid", "start=uniform"] and "override.start" not in text

@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 
 from gradexp.report import metrics as M
-from gradexp.report.collect import Sweep, load_trace
+from gradexp.report.collect import Sweep, key_text, load_trace
 
 LR_KEYS = ("optimizer.lr", "lr")
 
@@ -178,7 +178,7 @@ def _configurations(table, sweep) -> pd.DataFrame:
     rows = []
     for cfg, sub in table.groupby("_cfg", sort=True):
         first = sub.iloc[0]
-        label = ", ".join(f"{k}={first[k]}" for k in sweep.varying if first[k] != "")
+        label = ", ".join(f"{key_text(k)}={first[k]}" for k in sweep.varying if first[k] != "")
         jobs = " ".join(dict.fromkeys(sub["job"].astype(str)))
         rows.append({"_cfg": cfg, **{k: first[k] for k in sweep.keys}, "problem": first["problem"],
                      "label": label or f"job {jobs}", "job": jobs,
@@ -248,7 +248,8 @@ def _profile(a: Analysis) -> dict | None:
     solver_keys = a.sweep.varying
     lab = pd.Series("all", index=s.index)
     if solver_keys:
-        lab = s[solver_keys].apply(lambda r: ", ".join(f"{k}={v}" for k, v in r.items() if v != ""), axis=1)
+        lab = s[solver_keys].apply(lambda r: ", ".join(f"{key_text(k)}={v}" for k, v in r.items() if v != ""),
+                                   axis=1)
     rep = [k for k in a.sweep.keys if k not in a.sweep.config_keys]
     pid = s[["problem"] + rep].astype(str).agg("/".join, axis=1) + "/" + s["_pos"].astype(str)
     solvers = list(dict.fromkeys(lab))

@@ -29,6 +29,7 @@ import numpy as np
 import pandas as pd
 
 from gradexp.outcome import evals_column, target_label
+from gradexp.report.collect import key_text
 
 BBOB_TARGET = "gradexp.objectives.bbob"
 PROBLEM_KEYS = ("objective", "objective.function", "objective.instance", "objective.dim")
@@ -132,7 +133,7 @@ def _starts(sweep):
         if prob is None or job.failed or job.summary is None or "evals" not in job.summary:
             continue
         for _, row in sweep.table[sweep.table["job"] == job.name].iterrows():
-            yield {k: row[k] for k in keys if str(row[k]) != ""}, prob, job, row
+            yield {key_text(k): row[k] for k in keys if str(row[k]) != ""}, prob, job, row
 
 
 def cocopp_command(sweep_dir) -> str:

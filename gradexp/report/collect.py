@@ -51,6 +51,12 @@ def column_name(key: str) -> str:
                                                                                      "problem") else key
 
 
+def key_text(key: str) -> str:
+    """An override key as the user typed it: ``override.start`` (the column name that keeps the
+    start group apart from the start index, see :func:`column_name`) reads ``start``."""
+    return key[len("override."):] if key.startswith("override.") else key
+
+
 def parse_override(text: str):
     """``'+optimizer.lr=0.1'`` -> ``('optimizer.lr', '0.1')``; None for deletions and hydra keys."""
     s = str(text).strip()

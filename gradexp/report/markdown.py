@@ -6,6 +6,7 @@ import math
 
 
 from gradexp.report import metrics as M
+from gradexp.report.collect import key_text
 
 
 def fmt(v, digits: int = 3) -> str:
@@ -23,12 +24,6 @@ def _cell(v) -> str:
 
 #: a cell whose success rate is below this is flagged (†) and never bold: its aRT rests on few successes
 LOW_SUCCESS = 0.2
-
-
-def key_text(key: str) -> str:
-    """An override key as the user typed it: ``override.start`` (the column name that keeps the
-    start group apart from the start index) reads ``start``."""
-    return key[len("override."):] if key.startswith("override.") else key
 
 
 def _values(series) -> str:
