@@ -221,3 +221,5 @@ def test_the_bbob_preset_from_the_command_line(tmp_path):
     summary = pd.read_csv(out / "0" / "summary.csv")
     assert sum(c.startswith("rt_") for c in summary.columns) == 51
     assert sorted(p.name for p in (out / "coco").iterdir()) == ["adam", "sgd"]
+    text = (out / "report.md").read_text()  # one budget for both objectives: said once
+    assert "- **Budget per configuration:** 40 steps × 2 starts (every objective)" in text

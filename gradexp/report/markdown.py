@@ -57,8 +57,10 @@ def header(a, done, failed, coco_folders=None) -> list[str]:
     lines.append("- **Objectives:** " + "; ".join(objs))
     from gradexp.report.figures import budget_text
 
-    lines.append("- **Budget per configuration:** " + "; ".join(f"{prob}: {budget_text(a, prob)}"
-                                                                for prob in a.problems))
+    budgets = {prob: budget_text(a, prob) for prob in a.problems}
+    same = len(budgets) > 1 and len(set(budgets.values())) == 1
+    lines.append("- **Budget per configuration:** " + (f"{next(iter(budgets.values()))} (every objective)" if same
+                                                       else "; ".join(f"{k}: {v}" for k, v in budgets.items())))
     s = a.starts
     lines.append(f"- **Jobs:** {done + failed} ({done} done, {failed} failed); starts: {len(s)}, "
                  f"diverged: {int((s['status'] == 'diverged').sum())}, "
