@@ -113,6 +113,8 @@ def test_algorithm_names_short_unless_they_collide():
     assert algorithm_names([a, b]) == {a: "adam-lr1e-3", b: "sgd-momentum0.9"}
     e = (("optimizer", "sgd"), ("optimizer.lr", "0.05"), ("optimizer.momentum", "1"), ("seed", "10"))
     assert algorithm_names([e]) == {e: "sgd-lr0.05-momentum1-seed10"}
+    f = (("optimizer", "sgd"), ("run.clip_grad_norm", "inf"), ("run.f_target", "nan"), ("optimizer.lr", "0"))
+    assert algorithm_names([f]) == {f: "sgd-clip-grad-norminf-f-targetnan-lr0"}  # (no crash on inf, nan, 0)
     # optimizer.lr=0.1 and schedule.lr=0.1 would both be lr0.1: the long names tell them apart
     c, d = (("optimizer.lr", "0.1"),), (("schedule.lr", "0.1"),)
     assert algorithm_names([c, d]) == {c: "optimizer.lr=0.1", d: "schedule.lr=0.1"}

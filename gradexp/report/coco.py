@@ -69,6 +69,8 @@ def _compact(value) -> str:
         exp = math.log10(float(value))
     except (TypeError, ValueError):
         return str(value)
+    if not math.isfinite(exp):  # inf, nan: as written
+        return str(value)
     short = f"1e{round(exp)}"
     return short if exp == round(exp) and len(short) < len(str(value)) else str(value)
 
