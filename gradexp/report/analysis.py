@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -10,6 +9,7 @@ import pandas as pd
 
 from gradexp.report import metrics as M
 from gradexp.report.collect import Sweep, key_text, load_trace
+from gradexp.report.runs import natural_key
 
 LR_KEYS = ("optimizer.lr", "lr")
 
@@ -53,11 +53,6 @@ def _trace_runtimes(rows, traces, f_star, maximize, targets):
         for t in targets:
             out.at[idx, f"rt_{M.target_label(t)}"] = M.first_hit(g["step"], g["f"], f_star, t, maximize)
     return out
-
-
-def natural_key(text: str) -> list:
-    """Sort key reading the numbers in ``text`` as numbers: ``bbob #2`` before ``bbob #10``."""
-    return [(0, int(part), "") if part.isdigit() else (1, 0, part) for part in re.split(r"(\d+)", str(text)) if part]
 
 
 def start_traces(rows, traces):

@@ -16,6 +16,7 @@ import pandas as pd
 
 from gradexp.errors import ConfigError
 from gradexp.outcome import TARGETS, target_label, targets_of
+from gradexp.report.runs import RUN_LIST, order_key, read_run_list
 
 #: Summary columns written by the runner (anything else there is a swept hyper-parameter).
 _STANDARD = {"start", "status", "steps", "f_final", "grad_norm", "f_best", "f_start", "minimum",
@@ -110,7 +111,7 @@ def job_folders(sweep_dir) -> list[Path]:
     if not jobs:
         raise ConfigError(f"{sweep_dir}: no job folders (sub-folders with .hydra/ or summary.csv); "
                           "give a sweep folder such as outputs/multirun/<stamp>")
-    return sorted(jobs, key=lambda p: (0, int(p.name), "") if p.name.isdigit() else (1, 0, p.name))
+    return sorted(jobs, key=lambda p: order_key(p.name))
 
 
 def load_job(path: Path) -> Job:
@@ -228,8 +229,6 @@ class Sweep:
 
 def load_sweep(sweep_dir) -> Sweep:
     """Read every job folder of ``sweep_dir`` into a :class:`Sweep` (see module doc)."""
-    from gradexp.report.runs import read_run_list
-
     # a report over separate run folders lists them in runs.csv; a sweep's jobs are its sub-folders
     jobs = load_runs(sweep_dir) if read_run_list(sweep_dir) else [load_job(p) for p in job_folders(sweep_dir)]
     keys: list[str] = []
@@ -301,13 +300,11 @@ def _recorded(job, key: str):
 
 def load_runs(report_dir) -> list:
     """The runs listed in ``report_dir``'s runs.csv as jobs (see :func:`load_job`), keys filled in across runs."""
-    from gradexp.report import runs
-
-    listed = runs.read_run_list(report_dir)
+    listed = read_run_list(report_dir)
     jobs = []
     for name, path in listed.items():
         if not Path(path).is_dir():
-            raise ConfigError(f"{path}: run folder listed in {Path(report_dir) / runs.RUN_LIST} is missing")
+            raise ConfigError(f"{path}: run folder listed in {Path(report_dir) / RUN_LIST} is missing")
         job = load_job(Path(path))
         job.name = name
         jobs.append(job)

@@ -224,7 +224,7 @@ def render(a, done, failed, figs, profile_name, coco_folders=None) -> str:
     """The whole report.md text (``coco_folders``: the configurations' folders under coco/, with
     ``report.coco``)."""
     lines = header(a, done, failed, coco_folders)
-    for prob in a.problems:  # (in natural order: gradexp.report.analysis.natural_key)
+    for prob in a.problems:  # (in natural order: gradexp.report.runs.natural_key)
         lines += problem_section(a, prob, figs)
     lines += holdout_section(a)
     lines += profile_section(a, profile_name)

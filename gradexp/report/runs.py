@@ -11,11 +11,22 @@ from __future__ import annotations
 import csv
 import io
 import os
+import re
 from pathlib import Path
 
 from gradexp.errors import ConfigError
 
 RUN_LIST = "runs.csv"
+
+
+def order_key(name: str) -> tuple:
+    """Sort key of a job folder's name: numbers in numeric order (``2`` before ``10``), then other names."""
+    return (0, int(name), "") if name.isdigit() else (1, 0, name)
+
+
+def natural_key(text: str) -> list:
+    """Sort key reading the numbers in ``text`` as numbers: ``bbob #2`` before ``bbob #10``."""
+    return [order_key(part) for part in re.split(r"(\d+)", str(text)) if part]
 
 
 def is_run_folder(path) -> bool:

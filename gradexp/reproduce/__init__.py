@@ -80,8 +80,9 @@ def read_folder(path) -> Folder:
             raise ConfigError(f"{path}: runs.csv lists {missing[0]}, which is not a run folder (moved or "
                               "deleted?); give the run folders themselves")
         return Folder(root, "runs", {name: _read_config(p) for name, p in listed.items()}, dict(listed))
-    jobs = sorted((p for p in root.iterdir() if p.is_dir() and _is_job(p)),
-                  key=lambda p: (0, int(p.name), "") if p.name.isdigit() else (1, 0, p.name))
+    from gradexp.report.runs import order_key
+
+    jobs = sorted((p for p in root.iterdir() if p.is_dir() and _is_job(p)), key=lambda p: order_key(p.name))
     if not jobs:
         raise ConfigError(f"{path}: not a gradexp folder (no .hydra/config.yaml with summary.csv or "
                           "provenance.json, here or in sub-folders); give a run or a sweep folder")
