@@ -99,7 +99,7 @@ def analyse(sweep: Sweep, holdout: float = 0.0) -> Analysis:
 def _start_costs(starts, traces, sweep) -> tuple[pd.DataFrame, dict]:
     """Each start's final gap and, per target, its cost and success (``cost_<label>``, ``ok_<label>``),
     with f* known or, where not, the best f seen standing in; and the facts of each objective."""
-    labels = [M.target_label(t) for t in sweep.targets]
+    labels = sweep.target_labels
     rt_cols = [f"rt_{lab}" for lab in labels]
     # a start's position within its configuration (with run.hparams a job numbers starts across groups)
     starts["_pos"] = starts.groupby(["job", "_cfg"], sort=False).cumcount()
@@ -239,7 +239,7 @@ def _profile(a: Analysis) -> dict | None:
     s = a.starts
     if s.empty:
         return None
-    labels = [M.target_label(t) for t in a.sweep.targets]
+    labels = a.sweep.target_labels
     solver_keys = a.sweep.varying
     lab = pd.Series("all", index=s.index)
     if solver_keys:

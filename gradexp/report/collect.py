@@ -226,6 +226,11 @@ class Sweep:
     targets: tuple = TARGETS     # the Δf targets every job that ran recorded (report.targets), loosest first
     targets_differ: bool = False  # jobs recorded different target sets (the report uses those they share)
 
+    @property
+    def target_labels(self) -> list[str]:
+        """The targets' names in column names (``rt_<label>``, ``cost_<label>``, ...), loosest first."""
+        return [target_label(t) for t in self.targets]
+
 
 def load_sweep(sweep_dir) -> Sweep:
     """Read every job folder of ``sweep_dir`` into a :class:`Sweep` (see module doc)."""

@@ -114,7 +114,7 @@ def ecdf_figure(a, prob, path) -> None:
     fig, ax = plt.subplots(figsize=(7, 4.5))
     lab, pal = _labels(a), palette(a)
     order = _order(a, prob)
-    labels = [M.target_label(t) for t in a.sweep.targets]
+    labels = a.sweep.target_labels
     top = 1.0
     for cfg in order:
         col = pal[lab[cfg]]

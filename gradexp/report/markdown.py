@@ -87,7 +87,7 @@ def header(a, done, failed, coco_folders=None) -> list[str]:
 
 def _targets_text(sweep) -> str:
     """The targets line's first part: the Δf targets, and which of them the tables show."""
-    labels = [M.target_label(t) for t in sweep.targets]
+    labels = sweep.target_labels
     shown = M.shown_targets(sweep.targets)
     text = "Δf ∈ {" + ", ".join(labels) + "}" if len(shown) == len(labels) else (
         f"Δf: {len(labels)} targets from {labels[0]} to {labels[-1]} (all in metrics.csv and the ECDFs; "
